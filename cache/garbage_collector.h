@@ -1,0 +1,50 @@
+// cache/garbage_collector.h — reclaims the space of chunks nothing references.
+//
+// The caller (the store core, which knows the catalog) names the live chunks.
+// Every other chunk is dropped from the index; packs left without live data
+// are deleted and packs with enough dead data are compacted by copying their
+// live records into fresh packs. The switch is one index batch: a crash at
+// any point leaves a consistent store whose leftovers ChunkStore::Recover()
+// removes.
+#pragma once
+
+#include <cstdint>
+#include <unordered_set>
+
+#include "cache/chunk_hash.h"
+#include "cache/chunk_store.h"
+
+namespace modelfs::cache {
+
+using ChunkSet = std::unordered_set<ChunkHash, ChunkHashHasher>;
+
+struct GcResult {
+  uint64_t chunks_dropped = 0;
+  uint64_t packs_deleted = 0;
+  uint64_t packs_compacted = 0;
+  uint64_t bytes_before = 0;  // committed pack bytes before
+  uint64_t bytes_after = 0;
+};
+
+struct GcEstimate {
+  uint64_t pack_bytes = 0;
+  uint64_t garbage_bytes = 0;  // pack bytes not holding a live chunk
+};
+
+class GarbageCollector {
+ public:
+  // *store must outlive the collector. A pack is compacted when at least
+  // `compact_fraction` of it is garbage.
+  explicit GarbageCollector(ChunkStore* store, double compact_fraction = 0.2)
+      : store_(store), compact_fraction_(compact_fraction) {}
+
+  GcResult Collect(const ChunkSet& live);
+  // How much a Collect() with this live set could reclaim, without writing.
+  GcEstimate Estimate(const ChunkSet& live) const;
+
+ private:
+  ChunkStore* store_;
+  double compact_fraction_;
+};
+
+}  // namespace modelfs::cache

@@ -1,0 +1,76 @@
+// cache/index.h — the store's RocksDB database, seen through a small interface.
+//
+// Index owns the database and its column families; nothing outside cache/
+// includes RocksDB headers. Every write goes through a Batch that is applied
+// atomically and, by default, synced to disk before Write() returns: a crash
+// leaves either all of a batch or none of it.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace modelfs::cache {
+
+// The column families. kMeta: store-wide counters and pack lengths; kModels,
+// kFiles, kBlobs: the model catalog (owned by src/); kChunks: hash -> location.
+enum class Column { kMeta = 0, kModels, kFiles, kBlobs, kChunks };
+inline constexpr int kColumnCount = 5;
+
+class Index {
+ public:
+  class Batch;
+
+  // Opens (creating when `create` and absent) the database in `dir`. A
+  // read-only index may be opened while no writer runs. Throws Error:
+  // kNotFound when absent and !create; kCorruption with a message naming
+  // `modelfs verify --repair` when RocksDB reports damage.
+  static std::unique_ptr<Index> Open(const std::filesystem::path& dir, bool read_only,
+                                     bool create);
+  ~Index();
+  Index(const Index&) = delete;
+  Index& operator=(const Index&) = delete;
+
+  std::optional<std::string> Get(Column column, std::string_view key) const;
+
+  // Calls visit(key, value) for every key starting with `prefix`, in key
+  // order, until visit returns false.
+  void Scan(Column column, std::string_view prefix,
+            const std::function<bool(std::string_view, std::string_view)>& visit) const;
+
+  void Write(Batch& batch, bool sync = true);
+
+  // Drops every key of `column` (used when rebuilding the chunk index).
+  void Clear(Column column);
+
+  bool read_only() const { return read_only_; }
+
+ private:
+  struct Impl;
+  explicit Index(std::unique_ptr<Impl> impl, bool read_only);
+  std::unique_ptr<Impl> impl_;
+  bool read_only_;
+};
+
+// A set of puts and deletes applied atomically by Index::Write.
+class Index::Batch {
+ public:
+  Batch();
+  ~Batch();
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+  void Put(Column column, std::string_view key, std::string_view value);
+  void Delete(Column column, std::string_view key);
+  size_t count() const;
+
+ private:
+  friend class Index;
+  struct Op;
+  std::unique_ptr<std::vector<Op>> ops_;
+};
+
+}  // namespace modelfs::cache

@@ -1,0 +1,43 @@
+// cache/pack_writer.h — appends records to one pack file.
+//
+// A PackWriter buffers records in memory and writes them in large blocks.
+// Nothing it appends is durable, or may be referenced from the index, until
+// Sync() has returned. It never rewrites bytes before its starting length.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "cache/pack_format.h"
+#include "util/unique_fd.h"
+
+namespace modelfs::cache {
+
+class PackWriter {
+ public:
+  // Opens pack `path` to append after its first `start_length` bytes; with
+  // start_length 0 the file is created (it must not exist) and gets a header.
+  PackWriter(std::filesystem::path path, uint64_t start_length);
+  ~PackWriter() = default;
+  PackWriter(const PackWriter&) = delete;
+  PackWriter& operator=(const PackWriter&) = delete;
+
+  // Appends a record and returns the offset of its header.
+  uint64_t Append(const RecordHeader& header, const char* payload);
+  // Writes buffered bytes and fdatasyncs the file.
+  void Sync();
+
+  uint64_t size() const { return size_; }  // including buffered bytes
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  void Flush();
+
+  std::filesystem::path path_;
+  UniqueFd fd_;
+  std::string buffer_;
+  uint64_t size_ = 0;
+};
+
+}  // namespace modelfs::cache

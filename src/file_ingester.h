@@ -1,0 +1,42 @@
+// src/file_ingester.h — turns one file's bytes into stored chunks.
+//
+// FileIngester reads a file once, cuts it with the content-defined chunker,
+// hands every chunk to a ChunkWriter (which dedups and stores it) and computes
+// the file's SHA-256 on a second thread while the first one chunks, so a save
+// runs at the speed of the slower of disk and chunker.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cache/chunk_writer.h"
+#include "cache/chunker.h"
+#include "src/catalog_records.h"
+
+namespace modelfs {
+
+struct IngestedContent {
+  std::string sha256;  // 32 raw bytes
+  uint64_t size = 0;
+  std::vector<BlobChunk> chunks;
+};
+
+class FileIngester {
+ public:
+  // *writer must outlive the ingester.
+  FileIngester(cache::ChunkWriter* writer, const cache::Chunker& chunker);
+  FileIngester(const FileIngester&) = delete;
+  FileIngester& operator=(const FileIngester&) = delete;
+
+  // Reads `fd` from its current position to end of file. `name` is used in
+  // error messages only.
+  IngestedContent Ingest(int fd, const std::string& name);
+
+ private:
+  cache::ChunkWriter* writer_;
+  cache::Chunker chunker_;
+  std::string buffer_;
+};
+
+}  // namespace modelfs

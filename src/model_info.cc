@@ -1,0 +1,546 @@
+#include "src/model_info.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <regex>
+
+#include "util/error.h"
+
+namespace modelfs {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+using std::chrono::system_clock;
+
+constexpr int kMaxDepth = 100;           // nesting allowed in model.yaml values
+constexpr size_t kMaxNodes = 1'000'000;  // after alias expansion
+
+[[noreturn]] void ThrowInvalid(const std::string& what) {
+  throw Error(ErrorCode::kInvalidArgument, "invalid model.yaml: " + what);
+}
+
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    uint32_t cp = len == 1 ? c : c & (0x7F >> len);
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+// ---- plain scalar typing (YAML 1.1 as PyYAML reads it, plus YAML 1.2 forms) ----
+
+enum class PlainType { kNull, kBool, kInt, kFloat, kString };
+
+PlainType ClassifyPlain(const std::string& s) {
+  static const std::regex kNull("~|null|Null|NULL|");
+  static const std::regex kBool(
+      "true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF");
+  static const std::regex kInt("[-+]?(0|[1-9][0-9_]*|0[0-7_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)");
+  static const std::regex kFloat(
+      R"([-+]?(\.[0-9][0-9_]*|[0-9][0-9_]*\.[0-9_]*)([eE][-+]?[0-9]+)?)"
+      R"(|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))");
+  if (std::regex_match(s, kNull)) return PlainType::kNull;
+  if (std::regex_match(s, kBool)) return PlainType::kBool;
+  if (std::regex_match(s, kInt)) return PlainType::kInt;
+  if (std::regex_match(s, kFloat)) return PlainType::kFloat;
+  return PlainType::kString;
+}
+
+// True if `s`, written as a plain scalar, would read back as something other
+// than this string in PyYAML, yaml-cpp or a YAML 1.1 reader.
+bool NeedsQuotes(const std::string& s) {
+  static const std::regex kOther(
+      R"([-+]?[0-9][0-9_]*((:[0-5]?[0-9])+(\.[0-9_]*)?)?)"  // decimal or sexagesimal
+      R"(|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*|=|<<|y|Y|n|N)");      // timestamp, YAML 1.1 oddities
+  return ClassifyPlain(s) != PlainType::kString || std::regex_match(s, kOther);
+}
+
+Json ParseInt(const std::string& s) {
+  std::string digits;
+  for (char c : s) {
+    if (c != '_') digits.push_back(c);
+  }
+  bool negative = digits[0] == '-';
+  size_t pos = (digits[0] == '-' || digits[0] == '+') ? 1 : 0;
+  int base = 10;
+  if (digits.size() > pos + 1 && digits[pos] == '0') {
+    char p = digits[pos + 1];
+    base = p == 'x' ? 16 : p == 'o' ? 8 : p == 'b' ? 2 : 8;
+    pos += (p == 'x' || p == 'o' || p == 'b') ? 2 : 1;
+  }
+  uint64_t magnitude = 0;
+  const char* end = digits.data() + digits.size();
+  if (pos == digits.size()) return 0;  // e.g. "0_" or "0o_"
+  auto [ptr, ec] = std::from_chars(digits.data() + pos, end, magnitude, base);
+  if (ec != std::errc() || ptr != end) return s;  // out of range: keep the text
+  constexpr uint64_t kMaxPositive = std::numeric_limits<int64_t>::max();
+  if (!negative) {
+    if (magnitude <= kMaxPositive) return static_cast<int64_t>(magnitude);
+    return magnitude;
+  }
+  if (magnitude <= kMaxPositive) return -static_cast<int64_t>(magnitude);
+  if (magnitude == kMaxPositive + 1) return std::numeric_limits<int64_t>::min();
+  return s;
+}
+
+Json ParseFloat(const std::string& s) {
+  if (s.find_first_of("iI") != std::string::npos) {
+    return s[0] == '-' ? -std::numeric_limits<double>::infinity()
+                       : std::numeric_limits<double>::infinity();
+  }
+  if (s.find_first_of("nN") != std::string::npos) return std::numeric_limits<double>::quiet_NaN();
+  std::string digits;
+  for (char c : s) {
+    if (c != '_' && c != '+') digits.push_back(c);
+    if (c == '+' && !digits.empty()) digits.push_back(c);  // exponent sign
+  }
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || ptr != digits.data() + digits.size()) return s;
+  return value;
+}
+
+// The value a plain (unquoted, untagged) scalar stands for.
+Json ResolvePlain(const std::string& s) {
+  switch (ClassifyPlain(s)) {
+    case PlainType::kNull:
+      return nullptr;
+    case PlainType::kBool:
+      return s[0] == 't' || s[0] == 'T' || s[0] == 'y' || s[0] == 'Y' || s == "on" || s == "On" ||
+             s == "ON";
+    case PlainType::kInt:
+      return ParseInt(s);
+    case PlainType::kFloat:
+      return ParseFloat(s);
+    case PlainType::kString:
+      break;
+  }
+  return s;
+}
+
+std::string FormatFloat(double d) {
+  if (std::isnan(d)) return ".nan";
+  if (std::isinf(d)) return d < 0 ? "-.inf" : ".inf";
+  std::string text = nlohmann::json(d).dump();
+  if (text.find('.') == std::string::npos) {
+    size_t e = text.find('e');
+    text.insert(e == std::string::npos ? text.size() : e, ".0");  // PyYAML needs the dot
+  }
+  return text;
+}
+
+// ---- YAML node -> JSON value ----
+
+std::string Describe(const YAML::Node& n) {
+  return n.IsMap() ? "a mapping" : n.IsSequence() ? "a list" : n.IsNull() ? "null" : "a scalar";
+}
+
+Json FromNode(const YAML::Node& node, int depth, size_t* budget) {
+  if (depth > kMaxDepth) ThrowInvalid("values are nested more than 100 levels deep");
+  if (++*budget > kMaxNodes) ThrowInvalid("the document has too many nodes");
+  switch (node.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null:
+      return nullptr;
+    case YAML::NodeType::Scalar: {
+      const std::string& tag = node.Tag();
+      static const std::string kCore = "tag:yaml.org,2002:";
+      if (tag == "?" || tag.empty() || tag == kCore + "int" || tag == kCore + "float" ||
+          tag == kCore + "bool" || tag == kCore + "null") {
+        return ResolvePlain(node.Scalar());
+      }
+      return node.Scalar();  // quoted, !!str or a custom tag: keep the text
+    }
+    case YAML::NodeType::Sequence: {
+      Json array = Json::array();
+      for (const auto& item : node) array.push_back(FromNode(item, depth + 1, budget));
+      return array;
+    }
+    case YAML::NodeType::Map: {
+      Json object = Json::object();
+      for (const auto& kv : node) {
+        if (!kv.first.IsScalar())
+          ThrowInvalid("a mapping key is " + Describe(kv.first) + ", not a string");
+        object[kv.first.Scalar()] = FromNode(kv.second, depth + 1, budget);
+      }
+      return object;
+    }
+  }
+  return nullptr;
+}
+
+Json MappingValue(const YAML::Node& node, const std::string& key) {
+  if (node.IsNull()) return Json::object();
+  if (!node.IsMap()) ThrowInvalid(key + " must be a mapping, not " + Describe(node));
+  size_t budget = 0;
+  return FromNode(node, 1, &budget);
+}
+
+std::string StringValue(const YAML::Node& node, const std::string& key) {
+  if (node.IsNull()) return "";
+  if (!node.IsScalar()) ThrowInvalid(key + " must be a string, not " + Describe(node));
+  return node.Scalar();
+}
+
+Json DefaultContext() {
+  Json context = Json::object();
+  context["framework_name"] = "";
+  context["framework_versions"] = Json::object();
+  context["bentoml_version"] = "";
+  context["python_version"] = "";
+  return context;
+}
+
+// ---- JSON value -> YAML text ----
+
+void EmitString(YAML::Emitter& out, const std::string& s) {
+  if (NeedsQuotes(s)) out << YAML::SingleQuoted;
+  out << s;  // yaml-cpp switches to double quotes when a plain scalar cannot hold s
+}
+
+void EmitValue(YAML::Emitter& out, const Json& v) {
+  switch (v.type()) {
+    case Json::value_t::object:
+      if (v.empty()) out << YAML::Flow;
+      out << YAML::BeginMap;
+      for (const auto& [key, value] : v.items()) {
+        out << YAML::Key;
+        EmitString(out, key);
+        out << YAML::Value;
+        EmitValue(out, value);
+      }
+      out << YAML::EndMap;
+      break;
+    case Json::value_t::array:
+      if (v.empty()) out << YAML::Flow;
+      out << YAML::BeginSeq;
+      for (const auto& item : v) EmitValue(out, item);
+      out << YAML::EndSeq;
+      break;
+    case Json::value_t::string:
+      EmitString(out, v.get_ref<const std::string&>());
+      break;
+    case Json::value_t::boolean:
+      out << (v.get<bool>() ? "true" : "false");
+      break;
+    case Json::value_t::number_integer:
+      out << std::to_string(v.get<int64_t>());
+      break;
+    case Json::value_t::number_unsigned:
+      out << std::to_string(v.get<uint64_t>());
+      break;
+    case Json::value_t::number_float:
+      out << FormatFloat(v.get<double>());
+      break;
+    default:
+      out << YAML::Null;
+      break;  // null, and binary which JSON from YAML never holds
+  }
+}
+
+// ---- ISO-8601 time ----
+
+struct TimeCursor {
+  std::string_view text;
+  size_t pos = 0;
+
+  [[noreturn]] void Fail() const {
+    throw Error(ErrorCode::kInvalidArgument,
+                "invalid time '" + std::string(text) +
+                    "': expected ISO-8601 such as '2024-03-01T10:11:12.345678+00:00'");
+  }
+  bool AtEnd() const { return pos == text.size(); }
+  bool Take(char c) {
+    if (AtEnd() || text[pos] != c) return false;
+    ++pos;
+    return true;
+  }
+  bool PeekDigit() const { return !AtEnd() && text[pos] >= '0' && text[pos] <= '9'; }
+  int Number(int width, int max) {
+    int value = 0;
+    for (int i = 0; i < width; ++i) {
+      if (!PeekDigit()) Fail();
+      value = value * 10 + (text[pos++] - '0');
+    }
+    if (value > max) Fail();
+    return value;
+  }
+};
+
+}  // namespace
+
+std::string FormatIsoTime(system_clock::time_point t) {
+  using namespace std::chrono;
+  auto us = floor<microseconds>(t);
+  auto day = floor<days>(us);
+  year_month_day ymd{day};
+  hh_mm_ss<microseconds> hms{us - day};
+  char buf[64];
+  int n =
+      std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
+                    static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                    static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                    static_cast<int>(hms.seconds().count()));
+  long micros = static_cast<long>(hms.subseconds().count());
+  if (micros != 0) {
+    std::snprintf(buf + n, sizeof(buf) - static_cast<size_t>(n), ".%06ld", micros);
+  }
+  return std::string(buf) + "+00:00";
+}
+
+system_clock::time_point ParseIsoTime(std::string_view text) {
+  using namespace std::chrono;
+  TimeCursor c{text};
+  int y = c.Number(4, 9999);
+  if (!c.Take('-')) c.Fail();
+  int mo = c.Number(2, 12);
+  if (!c.Take('-')) c.Fail();
+  int d = c.Number(2, 31);
+  if (!c.Take('T') && !c.Take('t') && !c.Take(' ')) c.Fail();
+  int h = c.Number(2, 23);
+  if (!c.Take(':')) c.Fail();
+  int mi = c.Number(2, 59);
+  int s = 0;
+  nanoseconds fraction{0};
+  if (c.Take(':')) {
+    s = c.Number(2, 59);
+    if (c.Take('.') || c.Take(',')) {
+      if (!c.PeekDigit()) c.Fail();
+      int64_t ns = 0;
+      int digits = 0;
+      for (; c.PeekDigit(); ++c.pos, ++digits) {
+        if (digits < 9) ns = ns * 10 + (c.text[c.pos] - '0');
+      }
+      for (; digits < 9; ++digits) ns *= 10;
+      fraction = nanoseconds(ns);
+    }
+  }
+  minutes offset{0};
+  if (c.Take('Z') || c.Take('z')) {
+  } else if (!c.AtEnd()) {
+    int sign = c.Take('+') ? 1 : c.Take('-') ? -1 : 0;
+    if (sign == 0) c.Fail();
+    int oh = c.Number(2, 23);
+    int om = 0;
+    if (!c.AtEnd()) {
+      c.Take(':');
+      om = c.Number(2, 59);
+    }
+    offset = minutes(sign * (oh * 60 + om));
+  }
+  if (!c.AtEnd()) c.Fail();
+  year_month_day ymd{year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))};
+  if (!ymd.ok()) c.Fail();
+  auto local = sys_days(ymd) + hours(h) + minutes(mi) + seconds(s) + fraction;
+  return time_point_cast<system_clock::duration>(local - offset);
+}
+
+ModelInfo::ModelInfo()
+    : options_(Json::object()),
+      metadata_(Json::object()),
+      context_(DefaultContext()),
+      signatures_(Json::object()),
+      api_version_("v1"),
+      extra_(Json::object()) {}
+
+ModelInfo ModelInfo::Create(const Tag& tag, std::string module,
+                            system_clock::time_point creation_time) {
+  ModelInfo info;
+  info.set_tag(tag);
+  info.module_ = std::move(module);
+  info.creation_time_ = creation_time;
+  return info;
+}
+
+ModelInfo ModelInfo::Parse(std::string_view yaml_text) {
+  if (!IsValidUtf8(yaml_text)) ThrowInvalid("the text is not valid UTF-8");
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::ParserException& e) {
+    ThrowInvalid("line " + std::to_string(e.mark.line + 1) + ", column " +
+                 std::to_string(e.mark.column + 1) + ": " + e.msg);
+  } catch (const YAML::Exception& e) {
+    ThrowInvalid(e.msg);
+  }
+  if (root.IsNull()) ThrowInvalid("the document is empty");
+  if (!root.IsMap()) ThrowInvalid("the top level must be a mapping, not " + Describe(root));
+
+  ModelInfo info;
+  bool have_time = false;
+  try {
+    for (const auto& kv : root) {
+      if (!kv.first.IsScalar())
+        ThrowInvalid("a top-level key is " + Describe(kv.first) + ", not a string");
+      const std::string& key = kv.first.Scalar();
+      const YAML::Node& value = kv.second;
+      if (key == "name") {
+        info.name_ = StringValue(value, key);
+      } else if (key == "version") {
+        info.version_ = StringValue(value, key);
+      } else if (key == "module") {
+        info.module_ = StringValue(value, key);
+      } else if (key == "api_version") {
+        info.api_version_ = value.IsNull() ? "v1" : StringValue(value, key);
+      } else if (key == "labels") {
+        if (!value.IsNull() && !value.IsMap()) {
+          ThrowInvalid("labels must be a mapping of strings to strings, not " + Describe(value));
+        }
+        info.labels_.clear();
+        for (const auto& label : value) {
+          if (!label.first.IsScalar() || !label.second.IsScalar()) {
+            ThrowInvalid("labels must map strings to strings, but a label's " +
+                         std::string(label.first.IsScalar() ? "value" : "key") + " is " +
+                         Describe(label.first.IsScalar() ? label.second : label.first));
+          }
+          if (label.first.Scalar().empty()) ThrowInvalid("a label key is empty");
+          info.SetLabel(label.first.Scalar(), label.second.Scalar());
+        }
+      } else if (key == "options") {
+        info.options_ = MappingValue(value, key);
+      } else if (key == "metadata") {
+        info.metadata_ = MappingValue(value, key);
+      } else if (key == "signatures") {
+        info.signatures_ = MappingValue(value, key);
+      } else if (key == "context") {
+        Json parsed = MappingValue(value, key);
+        info.context_ = DefaultContext();
+        for (const auto& [ckey, cvalue] : parsed.items()) {
+          if (ckey == "framework_name" || ckey == "bentoml_version" || ckey == "python_version") {
+            info.context_[ckey] = StringValue(value[ckey], "context." + ckey);
+          } else if (ckey == "framework_versions") {
+            info.context_[ckey] = MappingValue(value[ckey], "context." + ckey);
+          } else {
+            info.context_[ckey] = cvalue;
+          }
+        }
+      } else if (key == "creation_time") {
+        if (value.IsNull()) continue;
+        if (!value.IsScalar())
+          ThrowInvalid("creation_time must be a string, not " + Describe(value));
+        try {
+          info.creation_time_ = ParseIsoTime(value.Scalar());
+        } catch (const Error& e) {
+          ThrowInvalid(std::string("creation_time: ") + e.what());
+        }
+        have_time = true;
+      } else {
+        size_t budget = 0;
+        info.extra_[key] = FromNode(value, 1, &budget);
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    ThrowInvalid(e.msg);
+  }
+  if (!have_time) info.creation_time_ = system_clock::now();
+  return info;
+}
+
+Json ModelInfo::ToJson() const {
+  Json doc = Json::object();
+  doc["name"] = name_;
+  doc["version"] = version_;
+  doc["module"] = module_;
+  Json labels = Json::object();
+  for (const auto& [key, value] : labels_) labels[key] = value;
+  doc["labels"] = std::move(labels);
+  doc["options"] = options_;
+  doc["metadata"] = metadata_;
+  doc["context"] = context_;
+  doc["signatures"] = signatures_;
+  doc["api_version"] = api_version_;
+  doc["creation_time"] = FormatIsoTime(creation_time_);
+  for (const auto& [key, value] : extra_.items()) doc[key] = value;
+  return doc;
+}
+
+std::string ModelInfo::ToYaml() const {
+  YAML::Emitter out;
+  out.SetNullFormat(YAML::LowerNull);
+  EmitValue(out, ToJson());
+  if (!out.good()) {
+    throw Error(ErrorCode::kInvalidArgument, "cannot write model.yaml: " + out.GetLastError());
+  }
+  return std::string(out.c_str()) + "\n";
+}
+
+void ModelInfo::set_tag(const Tag& tag) {
+  ValidateTagPart(tag.name, "name");
+  if (tag.version.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "model '" + tag.name + "' needs a concrete version, not 'latest'");
+  }
+  ValidateTagPart(tag.version, "version");
+  name_ = tag.name;
+  version_ = tag.version;
+}
+
+void ModelInfo::SetLabel(const std::string& key, const std::string& value) {
+  if (key.empty()) throw Error(ErrorCode::kInvalidArgument, "a label key must not be empty");
+  if (!IsValidUtf8(key) || !IsValidUtf8(value)) {
+    throw Error(ErrorCode::kInvalidArgument, "label '" + key + "' is not valid UTF-8");
+  }
+  for (auto& label : labels_) {
+    if (label.first == key) {
+      label.second = value;
+      return;
+    }
+  }
+  labels_.emplace_back(key, value);
+}
+
+void ModelInfo::SetMetadata(const std::string& key, const std::string& value_text) {
+  if (key.empty()) throw Error(ErrorCode::kInvalidArgument, "a metadata key must not be empty");
+  if (!IsValidUtf8(key) || !IsValidUtf8(value_text)) {
+    throw Error(ErrorCode::kInvalidArgument, "metadata '" + key + "' is not valid UTF-8");
+  }
+  Json value = value_text;
+  if (!value_text.empty()) {
+    try {
+      YAML::Node node = YAML::Load(value_text);
+      bool plain =
+          node.IsNull() || (node.IsScalar() && node.Tag() == "?" && node.Scalar() == value_text);
+      char q = value_text.front();
+      bool quoted = node.IsScalar() && node.Tag() == "!" && value_text.size() >= 2 &&
+                    (q == '\'' || q == '"') && value_text.back() == q;
+      if (plain) value = ResolvePlain(value_text);
+      if (quoted) value = node.Scalar();
+    } catch (const YAML::Exception&) {
+      // not a scalar YAML understands: keep the text as a string
+    }
+  }
+  metadata_[key] = std::move(value);
+}
+
+void ModelInfo::AdoptMetadataFrom(const ModelInfo& other) {
+  module_ = other.module_;
+  labels_ = other.labels_;
+  options_ = other.options_;
+  metadata_ = other.metadata_;
+  context_ = other.context_;
+  signatures_ = other.signatures_;
+  extra_ = other.extra_;
+}
+
+}  // namespace modelfs

@@ -1,0 +1,324 @@
+#include "src/store.h"
+
+#include <fcntl.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "cache/chunk_writer.h"
+#include "cache/chunker.h"
+#include "src/dir_scanner.h"
+#include "src/file_ingester.h"
+#include "src/model_info.h"
+#include "util/coding.h"
+#include "util/error.h"
+#include "util/unique_fd.h"
+
+namespace modelfs {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kGarbageHintKey[] = "garbage_hint";
+constexpr uint64_t kAutoGcMinBytes = 64ull << 20;
+
+std::chrono::milliseconds LockTimeout() {
+  const char* env = std::getenv("MODELFS_LOCK_TIMEOUT_MS");
+  return std::chrono::milliseconds(env && *env ? std::strtoll(env, nullptr, 10) : 5000);
+}
+
+std::string ReadWholeFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kInvalidArgument, "cannot read " + path.string());
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::string TagString(const ModelRecord& m) { return m.name + ":" + m.version; }
+
+}  // namespace
+
+fs::path ResolveHome(const std::string& flag) {
+  if (!flag.empty()) return fs::absolute(flag);
+  if (const char* env = std::getenv("MODELFS_HOME"); env && *env) return fs::absolute(env);
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) return fs::path(xdg) / "modelfs";
+  const char* home = std::getenv("HOME");
+  if (!home || !*home) {
+    throw Error(ErrorCode::kInvalidArgument, "cannot find the store: set --home or MODELFS_HOME");
+  }
+  return fs::path(home) / ".local/share/modelfs";
+}
+
+Store::Store(fs::path home, FileLock lock, std::unique_ptr<cache::Index> index, Access access)
+    : home_(std::move(home)),
+      lock_(std::move(lock)),
+      index_(std::move(index)),
+      chunks_(home_ / "packs", index_.get()),
+      catalog_(index_.get()),
+      access_(access) {}
+
+Store::~Store() = default;
+
+std::unique_ptr<Store> Store::Open(const fs::path& home, Access access) {
+  std::error_code ec;
+  fs::create_directories(home / "packs", ec);
+  if (ec) {
+    throw Error(ErrorCode::kIOError, "cannot create the store " + home.string() + ": " + ec.message());
+  }
+  const fs::path index_dir = home / "index";
+  const bool fresh = !fs::exists(index_dir / "CURRENT");
+  // Creating the index is a write, even for a command that only reads.
+  const bool write = access == Access::kWrite || fresh;
+  FileLock lock = FileLock::Acquire(
+      home / "lock", write ? FileLock::Mode::kExclusive : FileLock::Mode::kShared, LockTimeout(),
+      "store " + home.string() + " is busy: another modelfs process is using it; try again when it finishes");
+  if (fresh && !fs::is_empty(home / "packs")) {
+    throw Error(ErrorCode::kCorruption,
+                "the index of store " + home.string() +
+                    " is missing but its packs/ directory holds data; restore index/ from a backup "
+                    "(the chunk data alone does not say which models it belonged to)");
+  }
+  auto index = cache::Index::Open(index_dir, /*read_only=*/!write, /*create=*/write);
+  std::unique_ptr<Store> store(new Store(home, std::move(lock), std::move(index), access));
+  if (write) {
+    if (uint64_t n = store->chunks_.Recover()) {
+      spdlog::info("recovered {} bytes left by an interrupted write", n);
+    }
+  }
+  return store;
+}
+
+void Store::RequireWritable(const char* operation) const {
+  if (access_ != Access::kWrite) {
+    throw Error(ErrorCode::kIOError, std::string("the store is open read-only; cannot ") + operation);
+  }
+}
+
+SaveResult Store::SaveDirectory(const SaveRequest& request) {
+  RequireWritable("save");
+  Tag tag = request.tag;
+  if (tag.is_latest()) tag.version = GenerateVersion();
+  if (catalog_.FindModel(tag.name, tag.version)) {
+    throw Error(ErrorCode::kAlreadyExists, "Model '" + tag.ToString() + "' already exists");
+  }
+  const ScannedTree tree = ScanModelDirectory(request.dir);
+
+  const auto now = std::chrono::system_clock::now();
+  ModelInfo info = ModelInfo::Create(tag, request.module, now);
+  if (!tree.model_yaml.empty()) {
+    info.AdoptMetadataFrom(ModelInfo::Parse(ReadWholeFile(tree.model_yaml)));
+    if (!request.module.empty()) info.set_module(request.module);
+  }
+  for (const auto& [k, v] : request.labels) info.SetLabel(k, v);
+  for (const auto& [k, v] : request.metadata) info.SetMetadata(k, v);
+
+  auto writer = chunks_.NewWriter();
+  FileIngester ingester(writer.get(), cache::Chunker(cache::ChunkerParams::Default()));
+  std::vector<FileRecord> files;
+  std::map<std::string, BlobRecord> new_blobs;
+  uint64_t total = 0;
+  for (const auto& entry : tree.entries) {
+    FileRecord file{entry.path, entry.type, entry.executable, 0, {}};
+    if (entry.type == FileType::kFile) {
+      UniqueFd fd(::open(entry.source.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) ThrowErrno("cannot read " + entry.source.string());
+      IngestedContent content = ingester.Ingest(fd.get(), entry.source.string());
+      file.size = content.size;
+      file.sha256 = content.sha256;
+      total += content.size;
+      if (!new_blobs.count(content.sha256)) {
+        new_blobs[content.sha256] = {content.size, 0, std::move(content.chunks)};
+      }
+    }
+    files.push_back(std::move(file));
+  }
+
+  ModelRecord model;
+  model.name = tag.name;
+  model.version = tag.version;
+  model.module = info.module();
+  model.yaml = info.ToYaml();
+  model.creation_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(info.creation_time().time_since_epoch()).count();
+  model.size = total;
+  model.file_count = tree.file_count;
+  model.source = "local:" + fs::absolute(request.dir).string();
+
+  cache::Index::Batch batch;
+  writer->Prepare(&batch);
+  catalog_.AddModel(model, files, new_blobs, &batch);
+  index_->Write(batch);
+  writer->Committed();
+  return {model, writer->stored_bytes()};
+}
+
+std::vector<ModelRecord> Store::List(std::string_view name) const { return catalog_.ListModels(name); }
+
+ModelRecord Store::Get(const Tag& tag) const { return catalog_.Resolve(tag); }
+
+std::vector<FileRecord> Store::Files(const ModelRecord& model) const { return catalog_.ListFiles(model); }
+
+void Store::ReadFile(const ModelRecord& model, const std::string& path,
+                     const std::function<void(const char*, size_t)>& sink) const {
+  auto file = catalog_.FindFile(model, path);
+  if (!file || file->type != FileType::kFile) {
+    throw Error(ErrorCode::kNotFound, "model " + TagString(model) + " has no file '" + path + "'");
+  }
+  auto blob = catalog_.FindBlob(file->sha256);
+  if (!blob) {
+    throw Error(ErrorCode::kCorruption, "the content of " + path + " is missing from the store");
+  }
+  std::string chunk;
+  for (const auto& c : blob->chunks) {
+    chunks_.Read(c.hash, &chunk);
+    sink(chunk.data(), chunk.size());
+  }
+}
+
+std::vector<ModelRecord> Store::Delete(const Tag& tag) {
+  RequireWritable("delete");
+  std::vector<ModelRecord> victims;
+  if (tag.is_latest()) {
+    victims = catalog_.ListModels(tag.name);
+    if (victims.empty()) {
+      throw Error(ErrorCode::kNotFound, "Model '" + tag.name + "' is not found in the store");
+    }
+  } else {
+    victims.push_back(catalog_.Resolve(tag));
+  }
+  cache::Index::Batch batch;
+  uint64_t released = 0;
+  // One batch per version keeps blob refcounts read-modify-write correct.
+  for (const auto& model : victims) {
+    released += catalog_.RemoveModel(model, &batch);
+    index_->Write(batch);
+  }
+  auto hint = index_->Get(cache::Column::kMeta, kGarbageHintKey);
+  uint64_t total = released + (hint && hint->size() == 8 ? DecodeFixed64(hint->data()) : 0);
+  batch.Put(cache::Column::kMeta, kGarbageHintKey, cache::ChunkStore::EncodeLength(total));
+  index_->Write(batch);
+  MaybeCollectGarbage();
+  return victims;
+}
+
+void Store::MaybeCollectGarbage() {
+  auto hint = index_->Get(cache::Column::kMeta, kGarbageHintKey);
+  const uint64_t garbage = hint && hint->size() == 8 ? DecodeFixed64(hint->data()) : 0;
+  uint64_t pack_bytes = 0;
+  for (const auto& p : chunks_.ListPacks()) pack_bytes += p.committed_length;
+  if (garbage >= kAutoGcMinBytes && garbage >= pack_bytes / 4) {
+    spdlog::info("collecting garbage: about {} bytes are unreferenced", garbage);
+    CollectGarbage();
+  }
+}
+
+cache::GcResult Store::CollectGarbage() {
+  RequireWritable("collect garbage");
+  cache::GarbageCollector gc(&chunks_);
+  cache::GcResult result = gc.Collect(catalog_.LiveChunks());
+  cache::Index::Batch batch;
+  batch.Delete(cache::Column::kMeta, kGarbageHintKey);
+  index_->Write(batch);
+  return result;
+}
+
+StoreStats Store::Stats() const {
+  StoreStats stats;
+  for (const auto& m : catalog_.ListModels()) {
+    ++stats.models;
+    stats.files += m.file_count;
+    stats.logical_bytes += m.size;
+  }
+  index_->Scan(cache::Column::kChunks, "", [&](std::string_view, std::string_view value) {
+    if (auto loc = cache::ChunkLocation::Decode(value)) {
+      ++stats.chunks;
+      stats.unique_bytes += loc->raw_size;
+      stats.stored_bytes += loc->stored_size;
+    }
+    return true;
+  });
+  for (const auto& p : chunks_.ListPacks()) {
+    ++stats.packs;
+    stats.pack_bytes += p.committed_length;
+  }
+  cache::GarbageCollector gc(const_cast<cache::ChunkStore*>(&chunks_));
+  stats.garbage_bytes = gc.Estimate(catalog_.LiveChunks()).garbage_bytes;
+  return stats;
+}
+
+std::vector<FileDamage> Store::FindDamagedFiles(const cache::ChunkSet& bad_chunks,
+                                                const std::optional<Tag>& only) const {
+  std::vector<FileDamage> damaged;
+  std::vector<ModelRecord> models =
+      only ? std::vector<ModelRecord>{catalog_.Resolve(*only)} : catalog_.ListModels();
+  for (const auto& model : models) {
+    for (const auto& file : catalog_.ListFiles(model)) {
+      if (file.type != FileType::kFile) continue;
+      auto blob = catalog_.FindBlob(file.sha256);
+      std::string reason;
+      if (!blob) {
+        reason = "its content is missing from the index";
+      } else {
+        for (const auto& c : blob->chunks) {
+          if (bad_chunks.count(c.hash)) {
+            reason = "chunk " + c.hash.ToHex() + " is damaged";
+          } else if (!chunks_.Locate(c.hash)) {
+            reason = "chunk " + c.hash.ToHex() + " is missing";
+          }
+          if (!reason.empty()) break;
+        }
+      }
+      if (!reason.empty()) damaged.push_back({TagString(model), file.path, reason});
+    }
+  }
+  return damaged;
+}
+
+VerifyReport Store::Verify(const std::optional<Tag>& tag) const {
+  VerifyReport report;
+  cache::ChunkSet bad;
+  if (tag) {
+    const ModelRecord model = catalog_.Resolve(*tag);
+    std::string chunk;
+    for (const auto& file : catalog_.ListFiles(model)) {
+      auto blob = file.type == FileType::kFile ? catalog_.FindBlob(file.sha256) : std::nullopt;
+      if (!blob) continue;
+      for (const auto& c : blob->chunks) {
+        try {
+          chunks_.Read(c.hash, &chunk);
+          ++report.chunks;
+          report.bytes += chunk.size();
+        } catch (const Error& e) {
+          bad.insert(c.hash);
+        }
+      }
+    }
+  } else {
+    cache::ChunkVerifier verifier(const_cast<cache::ChunkStore*>(&chunks_));
+    cache::VerifyResult result = verifier.VerifyAll();
+    report.chunks = result.records;
+    report.bytes = result.bytes;
+    report.pack_damage = std::move(result.damage);
+    bad = std::move(result.bad_chunks);
+  }
+  auto models = tag ? std::vector<ModelRecord>{catalog_.Resolve(*tag)} : catalog_.ListModels();
+  report.models = models.size();
+  for (const auto& m : models) report.files += m.file_count;
+  report.damaged_files = FindDamagedFiles(bad, tag);
+  return report;
+}
+
+VerifyReport Store::Repair() {
+  RequireWritable("repair");
+  cache::ChunkVerifier verifier(&chunks_);
+  verifier.RebuildIndex();
+  return Verify(std::nullopt);
+}
+
+}  // namespace modelfs

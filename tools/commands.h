@@ -1,0 +1,14 @@
+// tools/commands.h — each command group registers its subcommands on the app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "tools/command_context.h"
+
+namespace modelfs::tools {
+
+void RegisterModelsCommands(CLI::App& app, CommandContext& ctx);
+void RegisterCacheCommands(CLI::App& app, CommandContext& ctx);
+void RegisterVerifyCommand(CLI::App& app, CommandContext& ctx);
+
+}  // namespace modelfs::tools

@@ -1,0 +1,66 @@
+#include "util/file_io.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "util/error.h"
+#include "util/unique_fd.h"
+
+namespace modelfs {
+
+size_t PreadFull(int fd, void* buf, size_t n, uint64_t offset, const std::string& what) {
+  char* p = static_cast<char*>(buf);
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pread(fd, p + done, n - done, static_cast<off_t>(offset + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      ThrowErrno("cannot read " + what);
+    }
+    if (r == 0) break;
+    done += static_cast<size_t>(r);
+  }
+  return done;
+}
+
+size_t ReadFull(int fd, void* buf, size_t n, const std::string& what) {
+  char* p = static_cast<char*>(buf);
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::read(fd, p + done, n - done);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      ThrowErrno("cannot read " + what);
+    }
+    if (r == 0) break;
+    done += static_cast<size_t>(r);
+  }
+  return done;
+}
+
+void WriteFull(int fd, const void* buf, size_t n, const std::string& what) {
+  const char* p = static_cast<const char*>(buf);
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      ThrowErrno("cannot write " + what);
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+void Fsync(int fd, const std::string& what) {
+  if (::fsync(fd) != 0) ThrowErrno("cannot sync " + what);
+}
+
+void FsyncDirectory(const std::filesystem::path& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) ThrowErrno("cannot open directory " + dir.string());
+  Fsync(fd.get(), dir.string());
+}
+
+}  // namespace modelfs
