@@ -9,6 +9,10 @@
 namespace modelfs::cache {
 namespace {
 constexpr size_t kBufferSize = 8 << 20;
+constexpr size_t kDirectWriteMin = 64 << 10;
+// Dirty pack data is handed to the disk in steps of this size, so the final
+// fdatasync waits for the tail only and disk writes overlap chunking.
+constexpr uint64_t kWritebackStep = 32 << 20;
 }
 
 PackWriter::PackWriter(std::filesystem::path path, uint64_t start_length)
@@ -34,14 +38,24 @@ uint64_t PackWriter::Append(const RecordHeader& header, const char* payload) {
   char encoded[kRecordHeaderSize];
   header.EncodeTo(encoded);
   buffer_.append(encoded, kRecordHeaderSize);
-  if (header.stored_size > kBufferSize) {
+  if (header.stored_size >= kDirectWriteMin) {
+    // Large payloads go straight from the caller's memory to the kernel.
     Flush();
     WriteFull(fd_.get(), payload, header.stored_size, "pack " + path_.string());
   } else {
     buffer_.append(payload, header.stored_size);
   }
   size_ += kRecordHeaderSize + header.stored_size;
+  StartWriteback();
   return offset;
+}
+
+void PackWriter::StartWriteback() {
+  const uint64_t flushed = size_ - buffer_.size();
+  if (flushed < writeback_started_ + kWritebackStep) return;
+  ::sync_file_range(fd_.get(), static_cast<off_t>(writeback_started_),
+                    static_cast<off_t>(flushed - writeback_started_), SYNC_FILE_RANGE_WRITE);
+  writeback_started_ = flushed;
 }
 
 void PackWriter::Flush() {

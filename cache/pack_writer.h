@@ -33,11 +33,13 @@ class PackWriter {
 
  private:
   void Flush();
+  void StartWriteback();
 
   std::filesystem::path path_;
   UniqueFd fd_;
   std::string buffer_;
   uint64_t size_ = 0;
+  uint64_t writeback_started_ = 0;  // bytes before this were sent to the disk
 };
 
 }  // namespace modelfs::cache

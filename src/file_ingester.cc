@@ -5,6 +5,7 @@
 #include <cstring>
 #include <future>
 
+#include "util/error.h"
 #include "util/file_io.h"
 #include "util/sha256.h"
 
@@ -12,8 +13,6 @@ namespace modelfs {
 namespace {
 
 constexpr size_t kReadBlock = 16 << 20;
-// Below this, hashing on a second thread costs more than it saves.
-constexpr size_t kParallelHashMin = 1 << 20;
 
 }  // namespace
 
@@ -22,9 +21,28 @@ FileIngester::FileIngester(cache::ChunkWriter* writer, const cache::Chunker& chu
 
 IngestedContent FileIngester::Ingest(int fd, const std::string& name) {
   IngestedContent content;
-  Sha256 sha;
   writer_->BeginFile();
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  const off_t start = ::lseek(fd, 0, SEEK_CUR);
+
+  // SHA-256 runs on a second thread that reads the file on its own: the
+  // second read is served by the page cache, and neither thread waits for
+  // the other until the end.
+  std::future<std::pair<std::string, uint64_t>> hashing =
+      std::async(std::launch::async, [fd, start, &name] {
+        Sha256 sha;
+        std::string block(kReadBlock, '\0');
+        uint64_t offset = static_cast<uint64_t>(start < 0 ? 0 : start);
+        uint64_t total = 0;
+        while (size_t n = PreadFull(fd, block.data(), block.size(), offset, name)) {
+          sha.Update(block.data(), n);
+          offset += n;
+          total += n;
+          if (n < block.size()) break;
+        }
+        return std::make_pair(sha.Finish(), total);
+      });
+
   buffer_.resize(kReadBlock + chunker_.max_size());
   auto* base = reinterpret_cast<uint8_t*>(buffer_.data());
   size_t filled = 0;  // bytes in buffer_ not yet cut into chunks
@@ -32,15 +50,8 @@ IngestedContent FileIngester::Ingest(int fd, const std::string& name) {
   while (!eof || filled > 0) {
     const size_t got = eof ? 0 : ReadFull(fd, base + filled, buffer_.size() - filled, name);
     eof = eof || filled + got < buffer_.size();
-    std::future<void> hashing;
-    if (got >= kParallelHashMin) {
-      hashing = std::async(std::launch::async, [&sha, p = base + filled, got] { sha.Update(p, got); });
-    } else if (got > 0) {
-      sha.Update(base + filled, got);
-    }
     filled += got;
     content.size += got;
-
     size_t pos = 0;
     while (pos < filled && (eof || filled - pos >= chunker_.max_size())) {
       const size_t len = chunker_.NextChunkLength(base + pos, filled - pos, eof);
@@ -49,11 +60,14 @@ IngestedContent FileIngester::Ingest(int fd, const std::string& name) {
       content.chunks.push_back({hash, static_cast<uint32_t>(len)});
       pos += len;
     }
-    if (hashing.valid()) hashing.get();
     std::memmove(base, base + pos, filled - pos);
     filled -= pos;
   }
-  content.sha256 = sha.Finish();
+  auto [sha256, hashed] = hashing.get();
+  if (hashed != content.size) {
+    throw Error(ErrorCode::kInvalidArgument, name + " changed while it was being saved");
+  }
+  content.sha256 = std::move(sha256);
   return content;
 }
 
