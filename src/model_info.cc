@@ -3,11 +3,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
 #include <limits>
-#include <regex>
 
 #include "util/error.h"
 
@@ -49,31 +50,140 @@ bool IsValidUtf8(std::string_view s) {
 }
 
 // ---- plain scalar typing (YAML 1.1 as PyYAML reads it, plus YAML 1.2 forms) ----
+//
+// Hand-written rather than std::regex, whose recursive matcher can exhaust
+// the stack on long values.
 
 enum class PlainType { kNull, kBool, kInt, kFloat, kString };
 
-PlainType ClassifyPlain(const std::string& s) {
-  static const std::regex kNull("~|null|Null|NULL|");
-  static const std::regex kBool(
-      "true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF");
-  static const std::regex kInt("[-+]?(0|[1-9][0-9_]*|0[0-7_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)");
-  static const std::regex kFloat(
-      R"([-+]?(\.[0-9][0-9_]*|[0-9][0-9_]*\.[0-9_]*)([eE][-+]?[0-9]+)?)"
-      R"(|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))");
-  if (std::regex_match(s, kNull)) return PlainType::kNull;
-  if (std::regex_match(s, kBool)) return PlainType::kBool;
-  if (std::regex_match(s, kInt)) return PlainType::kInt;
-  if (std::regex_match(s, kFloat)) return PlainType::kFloat;
+// Reads characters from the front of a string_view.
+struct Scan {
+  std::string_view rest;
+
+  bool Take(char c) {
+    if (rest.empty() || rest.front() != c) return false;
+    rest.remove_prefix(1);
+    return true;
+  }
+  bool TakeSign() { return Take('-') || Take('+'); }
+  bool TakeDigit(char lo = '0', char hi = '9') {
+    if (rest.empty() || rest.front() < lo || rest.front() > hi) return false;
+    rest.remove_prefix(1);
+    return true;
+  }
+  // Takes the longest prefix whose characters all satisfy `ok`; returns its length.
+  template <typename Pred>
+  size_t TakeWhile(Pred ok) {
+    size_t n = 0;
+    while (n < rest.size() && ok(rest[n])) ++n;
+    rest.remove_prefix(n);
+    return n;
+  }
+  bool Done() const { return rest.empty(); }
+};
+
+bool IsDigitOrUnderscore(char c) { return (c >= '0' && c <= '9') || c == '_'; }
+
+bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) {
+  for (std::string_view o : options) {
+    if (s == o) return true;
+  }
+  return false;
+}
+
+// [-+]?(0|[1-9][0-9_]*|0[0-7_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)
+bool IsIntText(std::string_view s) {
+  Scan in{s};
+  in.TakeSign();
+  if (in.TakeDigit('1', '9')) return in.TakeWhile(IsDigitOrUnderscore) == in.rest.size();
+  if (!in.Take('0')) return false;
+  if (in.Done()) return true;
+  auto all = [&in](auto ok) { return in.TakeWhile(ok) > 0 && in.Done(); };
+  if (in.Take('x')) return all([](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == '_'; });
+  if (in.Take('b')) return all([](char c) { return c == '0' || c == '1' || c == '_'; });
+  in.Take('o');
+  return all([](char c) { return (c >= '0' && c <= '7') || c == '_'; });
+}
+
+// [-+]?(\.[0-9][0-9_]*|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)? with a '.' or
+// an exponent, or [-+]?\.inf, or \.nan (in the usual three spellings).
+bool IsFloatText(std::string_view s) {
+  if (OneOf(s, {".nan", ".NaN", ".NAN"})) return true;
+  Scan in{s};
+  in.TakeSign();
+  if (OneOf(in.rest, {".inf", ".Inf", ".INF"})) return true;
+  bool dot = false;
+  if (in.TakeDigit()) {
+    in.TakeWhile(IsDigitOrUnderscore);
+    if (in.Take('.')) {
+      dot = true;
+      in.TakeWhile(IsDigitOrUnderscore);
+    }
+  } else {
+    if (!in.Take('.') || !in.TakeDigit()) return false;
+    dot = true;
+    in.TakeWhile(IsDigitOrUnderscore);
+  }
+  bool exponent = false;
+  if (in.Take('e') || in.Take('E')) {
+    in.TakeSign();
+    if (in.TakeWhile([](char c) { return c >= '0' && c <= '9'; }) == 0) return false;
+    exponent = true;
+  }
+  return in.Done() && (dot || exponent);
+}
+
+PlainType ClassifyPlain(std::string_view s) {
+  if (OneOf(s, {"", "~", "null", "Null", "NULL"})) return PlainType::kNull;
+  if (OneOf(s, {"true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES", "no",
+                "No", "NO", "on", "On", "ON", "off", "Off", "OFF"})) {
+    return PlainType::kBool;
+  }
+  if (IsIntText(s)) return PlainType::kInt;
+  if (IsFloatText(s)) return PlainType::kFloat;
   return PlainType::kString;
+}
+
+// [-+]?[0-9][0-9_]*((:[0-5]?[0-9])+(\.[0-9_]*)?)? — a decimal (YAML 1.2 reads
+// "09" as 9) or a YAML 1.1 sexagesimal number such as "1:30".
+bool IsDecimalOrSexagesimal(std::string_view s) {
+  Scan in{s};
+  in.TakeSign();
+  if (!in.TakeDigit()) return false;
+  in.TakeWhile(IsDigitOrUnderscore);
+  if (in.Done()) return true;
+  bool any_group = false;
+  while (in.Take(':')) {
+    Scan two = in;
+    if (two.TakeDigit('0', '5') && two.TakeDigit()) {
+      in = two;
+    } else if (!in.TakeDigit()) {
+      return false;
+    }
+    any_group = true;
+  }
+  if (any_group && in.Take('.')) in.TakeWhile(IsDigitOrUnderscore);
+  return any_group && in.Done();
+}
+
+// [0-9]{4}-[0-9]{1,2}-[0-9]{1,2} followed by anything: a YAML 1.1 timestamp.
+bool LooksLikeDate(std::string_view s) {
+  Scan in{s};
+  for (int i = 0; i < 4; ++i) {
+    if (!in.TakeDigit()) return false;
+  }
+  for (int part = 0; part < 2; ++part) {
+    if (!in.Take('-') || !in.TakeDigit()) return false;
+    in.TakeDigit();
+  }
+  return true;
 }
 
 // True if `s`, written as a plain scalar, would read back as something other
 // than this string in PyYAML, yaml-cpp or a YAML 1.1 reader.
-bool NeedsQuotes(const std::string& s) {
-  static const std::regex kOther(
-      R"([-+]?[0-9][0-9_]*((:[0-5]?[0-9])+(\.[0-9_]*)?)?)"  // decimal or sexagesimal
-      R"(|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*|=|<<|y|Y|n|N)");      // timestamp, YAML 1.1 oddities
-  return ClassifyPlain(s) != PlainType::kString || std::regex_match(s, kOther);
+bool NeedsQuotes(std::string_view s) {
+  return ClassifyPlain(s) != PlainType::kString || IsDecimalOrSexagesimal(s) || LooksLikeDate(s) ||
+         OneOf(s, {"=", "<<", "y", "Y", "n", "N"});
 }
 
 Json ParseInt(const std::string& s) {
