@@ -111,7 +111,15 @@ void ChunkStore::Read(const ChunkHash& hash, std::string* out) const {
   if (!loc) {
     throw Error(ErrorCode::kCorruption, "chunk " + hash.ToHex() + " is missing from the store");
   }
-  ReadAt(*loc, hash, out);
+  try {
+    ReadAt(*loc, hash, out);
+  } catch (const Error&) {
+    // Garbage collection may have moved the chunk between Locate and the
+    // read; a second look finds its new home. Real damage fails again.
+    auto again = Locate(hash);
+    if (!again || (again->pack_id == loc->pack_id && again->offset == loc->offset)) throw;
+    ReadAt(*again, hash, out);
+  }
 }
 
 void ChunkStore::ReadAt(const ChunkLocation& loc, const ChunkHash& hash, std::string* out) const {

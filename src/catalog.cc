@@ -61,10 +61,11 @@ ModelRecord Catalog::Resolve(const Tag& tag) const {
                   std::to_string(matches.size()) + " versions match)");
 }
 
-std::vector<FileRecord> Catalog::ListFiles(const ModelRecord& model) const {
+std::vector<FileRecord> Catalog::ListFiles(const ModelRecord& model, std::string_view dir) const {
   std::vector<FileRecord> files;
   const std::string prefix = FileKeyPrefix(model.name, model.version);
-  index_->Scan(cache::Column::kFiles, prefix, [&](std::string_view key, std::string_view value) {
+  const std::string scan = dir.empty() ? prefix : prefix + std::string(dir) + "/";
+  index_->Scan(cache::Column::kFiles, scan, [&](std::string_view key, std::string_view value) {
     auto file = FileRecord::Decode(key.substr(prefix.size()), value);
     if (!file) ThrowDamaged("a file of " + model.name + ":" + model.version);
     files.push_back(std::move(*file));

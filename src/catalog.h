@@ -32,7 +32,9 @@ class Catalog {
   // when a prefix is ambiguous.
   ModelRecord Resolve(const Tag& tag) const;
 
-  std::vector<FileRecord> ListFiles(const ModelRecord& model) const;
+  // Every file and directory of the model, or only those below `dir`
+  // (a path inside the model, without trailing '/'), in path order.
+  std::vector<FileRecord> ListFiles(const ModelRecord& model, std::string_view dir = {}) const;
   std::optional<FileRecord> FindFile(const ModelRecord& model, std::string_view path) const;
   std::optional<BlobRecord> FindBlob(std::string_view sha256) const;
 

@@ -3,7 +3,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
-#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -50,39 +49,23 @@ bool IsValidUtf8(std::string_view s) {
 }
 
 // ---- plain scalar typing (YAML 1.1 as PyYAML reads it, plus YAML 1.2 forms) ----
-//
-// Hand-written rather than std::regex, whose recursive matcher can exhaust
-// the stack on long values.
+// Hand-written rather than std::regex, whose recursive matcher can exhaust the
+// stack on long values.
 
 enum class PlainType { kNull, kBool, kInt, kFloat, kString };
 
-// Reads characters from the front of a string_view.
-struct Scan {
-  std::string_view rest;
+constexpr std::string_view kDigits = "0123456789";
+constexpr std::string_view kDigitsOr_ = "0123456789_";
 
-  bool Take(char c) {
-    if (rest.empty() || rest.front() != c) return false;
-    rest.remove_prefix(1);
-    return true;
-  }
-  bool TakeSign() { return Take('-') || Take('+'); }
-  bool TakeDigit(char lo = '0', char hi = '9') {
-    if (rest.empty() || rest.front() < lo || rest.front() > hi) return false;
-    rest.remove_prefix(1);
-    return true;
-  }
-  // Takes the longest prefix whose characters all satisfy `ok`; returns its length.
-  template <typename Pred>
-  size_t TakeWhile(Pred ok) {
-    size_t n = 0;
-    while (n < rest.size() && ok(rest[n])) ++n;
-    rest.remove_prefix(n);
-    return n;
-  }
-  bool Done() const { return rest.empty(); }
-};
+// The index just past the run of characters from `set` that starts at i.
+size_t Skip(std::string_view s, size_t i, std::string_view set) {
+  while (i < s.size() && set.find(s[i]) != std::string_view::npos) ++i;
+  return i;
+}
 
-bool IsDigitOrUnderscore(char c) { return (c >= '0' && c <= '9') || c == '_'; }
+size_t SkipSign(std::string_view s) { return !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0; }
+
+bool IsDigitAt(std::string_view s, size_t i) { return i < s.size() && s[i] >= '0' && s[i] <= '9'; }
 
 bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) {
   for (std::string_view o : options) {
@@ -93,50 +76,40 @@ bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) 
 
 // [-+]?(0|[1-9][0-9_]*|0[0-7_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)
 bool IsIntText(std::string_view s) {
-  Scan in{s};
-  in.TakeSign();
-  if (in.TakeDigit('1', '9')) return in.TakeWhile(IsDigitOrUnderscore) == in.rest.size();
-  if (!in.Take('0')) return false;
-  if (in.Done()) return true;
-  auto all = [&in](auto ok) { return in.TakeWhile(ok) > 0 && in.Done(); };
-  if (in.Take('x')) return all([](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == '_'; });
-  if (in.Take('b')) return all([](char c) { return c == '0' || c == '1' || c == '_'; });
-  in.Take('o');
-  return all([](char c) { return (c >= '0' && c <= '7') || c == '_'; });
+  size_t i = SkipSign(s);
+  if (!IsDigitAt(s, i)) return false;
+  if (s[i] != '0') return Skip(s, i, kDigitsOr_) == s.size();
+  if (i + 1 == s.size()) return true;
+  char p = s[i + 1];
+  std::string_view set = p == 'x' ? "0123456789abcdefABCDEF_" : p == 'b' ? "01_" : "01234567_";
+  size_t first = i + ((p == 'x' || p == 'b' || p == 'o') ? 2 : 1);
+  return first < s.size() && Skip(s, first, set) == s.size();
 }
 
-// [-+]?(\.[0-9][0-9_]*|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)? with a '.' or
-// an exponent, or [-+]?\.inf, or \.nan (in the usual three spellings).
+// [-+]?(\.[0-9][0-9_]*|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)? holding a '.'
+// or an exponent; [-+]?\.inf; \.nan (each in its three spellings).
 bool IsFloatText(std::string_view s) {
   if (OneOf(s, {".nan", ".NaN", ".NAN"})) return true;
-  Scan in{s};
-  in.TakeSign();
-  if (OneOf(in.rest, {".inf", ".Inf", ".INF"})) return true;
-  bool dot = false;
-  if (in.TakeDigit()) {
-    in.TakeWhile(IsDigitOrUnderscore);
-    if (in.Take('.')) {
-      dot = true;
-      in.TakeWhile(IsDigitOrUnderscore);
-    }
-  } else {
-    if (!in.Take('.') || !in.TakeDigit()) return false;
-    dot = true;
-    in.TakeWhile(IsDigitOrUnderscore);
+  size_t i = SkipSign(s);
+  if (OneOf(s.substr(i), {".inf", ".Inf", ".INF"})) return true;
+  bool lead_digit = IsDigitAt(s, i);
+  if (lead_digit) i = Skip(s, i, kDigitsOr_);
+  bool dot = i < s.size() && s[i] == '.';
+  if (!lead_digit && !(dot && IsDigitAt(s, i + 1))) return false;
+  if (dot) i = Skip(s, i + 1, kDigitsOr_);
+  bool exponent = i < s.size() && (s[i] == 'e' || s[i] == 'E');
+  if (exponent) {
+    size_t first = i + 1 + SkipSign(s.substr(i + 1));
+    i = Skip(s, first, kDigits);
+    if (i == first) return false;
   }
-  bool exponent = false;
-  if (in.Take('e') || in.Take('E')) {
-    in.TakeSign();
-    if (in.TakeWhile([](char c) { return c >= '0' && c <= '9'; }) == 0) return false;
-    exponent = true;
-  }
-  return in.Done() && (dot || exponent);
+  return i == s.size() && (dot || exponent);
 }
 
 PlainType ClassifyPlain(std::string_view s) {
   if (OneOf(s, {"", "~", "null", "Null", "NULL"})) return PlainType::kNull;
-  if (OneOf(s, {"true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES", "no",
-                "No", "NO", "on", "On", "ON", "off", "Off", "OFF"})) {
+  if (OneOf(s, {"true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES", "no", "No",
+                "NO", "on", "On", "ON", "off", "Off", "OFF"})) {
     return PlainType::kBool;
   }
   if (IsIntText(s)) return PlainType::kInt;
@@ -144,37 +117,31 @@ PlainType ClassifyPlain(std::string_view s) {
   return PlainType::kString;
 }
 
-// [-+]?[0-9][0-9_]*((:[0-5]?[0-9])+(\.[0-9_]*)?)? — a decimal (YAML 1.2 reads
+// [-+]?[0-9][0-9_]*((:[0-5]?[0-9])+(\.[0-9_]*)?)? : a decimal (YAML 1.2 reads
 // "09" as 9) or a YAML 1.1 sexagesimal number such as "1:30".
 bool IsDecimalOrSexagesimal(std::string_view s) {
-  Scan in{s};
-  in.TakeSign();
-  if (!in.TakeDigit()) return false;
-  in.TakeWhile(IsDigitOrUnderscore);
-  if (in.Done()) return true;
-  bool any_group = false;
-  while (in.Take(':')) {
-    Scan two = in;
-    if (two.TakeDigit('0', '5') && two.TakeDigit()) {
-      in = two;
-    } else if (!in.TakeDigit()) {
-      return false;
-    }
-    any_group = true;
+  size_t i = SkipSign(s);
+  if (!IsDigitAt(s, i)) return false;
+  i = Skip(s, i, kDigitsOr_);
+  bool groups = false;
+  for (; i < s.size() && s[i] == ':'; groups = true) {
+    size_t j = Skip(s, i + 1, kDigits);
+    if (j == i + 1 || j > i + 3 || (j == i + 3 && s[i + 1] > '5')) return false;
+    i = j;
   }
-  if (any_group && in.Take('.')) in.TakeWhile(IsDigitOrUnderscore);
-  return any_group && in.Done();
+  if (groups && i < s.size() && s[i] == '.') i = Skip(s, i + 1, kDigitsOr_);
+  return i == s.size();
 }
 
 // [0-9]{4}-[0-9]{1,2}-[0-9]{1,2} followed by anything: a YAML 1.1 timestamp.
 bool LooksLikeDate(std::string_view s) {
-  Scan in{s};
-  for (int i = 0; i < 4; ++i) {
-    if (!in.TakeDigit()) return false;
-  }
+  size_t i = Skip(s, 0, kDigits);
+  if (i != 4) return false;
   for (int part = 0; part < 2; ++part) {
-    if (!in.Take('-') || !in.TakeDigit()) return false;
-    in.TakeDigit();
+    if (i >= s.size() || s[i] != '-') return false;
+    size_t j = Skip(s, i + 1, kDigits);
+    if (j == i + 1 || (part == 0 && j > i + 3)) return false;
+    i = j;
   }
   return true;
 }
@@ -233,19 +200,12 @@ Json ParseFloat(const std::string& s) {
 
 // The value a plain (unquoted, untagged) scalar stands for.
 Json ResolvePlain(const std::string& s) {
-  switch (ClassifyPlain(s)) {
-    case PlainType::kNull:
-      return nullptr;
-    case PlainType::kBool:
-      return s[0] == 't' || s[0] == 'T' || s[0] == 'y' || s[0] == 'Y' || s == "on" || s == "On" ||
-             s == "ON";
-    case PlainType::kInt:
-      return ParseInt(s);
-    case PlainType::kFloat:
-      return ParseFloat(s);
-    case PlainType::kString:
-      break;
-  }
+  PlainType type = ClassifyPlain(s);
+  if (type == PlainType::kNull) return nullptr;
+  if (type == PlainType::kBool)
+    return OneOf(s.substr(0, 1), {"t", "T", "y", "Y"}) || OneOf(s, {"on", "On", "ON"});
+  if (type == PlainType::kInt) return ParseInt(s);
+  if (type == PlainType::kFloat) return ParseFloat(s);
   return s;
 }
 
@@ -266,45 +226,37 @@ std::string Describe(const YAML::Node& n) {
   return n.IsMap() ? "a mapping" : n.IsSequence() ? "a list" : n.IsNull() ? "null" : "a scalar";
 }
 
+// `budget` counts nodes across the whole document, so aliases cannot blow up.
 Json FromNode(const YAML::Node& node, int depth, size_t* budget) {
   if (depth > kMaxDepth) ThrowInvalid("values are nested more than 100 levels deep");
   if (++*budget > kMaxNodes) ThrowInvalid("the document has too many nodes");
-  switch (node.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      return nullptr;
-    case YAML::NodeType::Scalar: {
-      const std::string& tag = node.Tag();
-      static const std::string kCore = "tag:yaml.org,2002:";
-      if (tag == "?" || tag.empty() || tag == kCore + "int" || tag == kCore + "float" ||
-          tag == kCore + "bool" || tag == kCore + "null") {
-        return ResolvePlain(node.Scalar());
-      }
-      return node.Scalar();  // quoted, !!str or a custom tag: keep the text
-    }
-    case YAML::NodeType::Sequence: {
-      Json array = Json::array();
-      for (const auto& item : node) array.push_back(FromNode(item, depth + 1, budget));
-      return array;
-    }
-    case YAML::NodeType::Map: {
-      Json object = Json::object();
-      for (const auto& kv : node) {
-        if (!kv.first.IsScalar())
-          ThrowInvalid("a mapping key is " + Describe(kv.first) + ", not a string");
-        object[kv.first.Scalar()] = FromNode(kv.second, depth + 1, budget);
-      }
-      return object;
-    }
+  if (node.IsSequence()) {
+    Json array = Json::array();
+    for (const auto& item : node) array.push_back(FromNode(item, depth + 1, budget));
+    return array;
   }
-  return nullptr;
+  if (node.IsMap()) {
+    Json object = Json::object();
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar()) ThrowInvalid("a key is " + Describe(kv.first) + ", not a string");
+      object[kv.first.Scalar()] = FromNode(kv.second, depth + 1, budget);
+    }
+    return object;
+  }
+  if (!node.IsScalar()) return nullptr;
+  const std::string& tag = node.Tag();
+  static const std::string kCore = "tag:yaml.org,2002:";
+  if (tag == "?" || tag.empty() || tag == kCore + "int" || tag == kCore + "float" ||
+      tag == kCore + "bool" || tag == kCore + "null") {
+    return ResolvePlain(node.Scalar());
+  }
+  return node.Scalar();  // quoted, !!str or a custom tag: keep the text
 }
 
-Json MappingValue(const YAML::Node& node, const std::string& key) {
+Json MappingValue(const YAML::Node& node, const std::string& key, size_t* budget) {
   if (node.IsNull()) return Json::object();
   if (!node.IsMap()) ThrowInvalid(key + " must be a mapping, not " + Describe(node));
-  size_t budget = 0;
-  return FromNode(node, 1, &budget);
+  return FromNode(node, 1, budget);
 }
 
 std::string StringValue(const YAML::Node& node, const std::string& key) {
@@ -330,42 +282,28 @@ void EmitString(YAML::Emitter& out, const std::string& s) {
 }
 
 void EmitValue(YAML::Emitter& out, const Json& v) {
-  switch (v.type()) {
-    case Json::value_t::object:
-      if (v.empty()) out << YAML::Flow;
-      out << YAML::BeginMap;
-      for (const auto& [key, value] : v.items()) {
+  if (v.is_object() || v.is_array()) {
+    if (v.empty()) out << YAML::Flow;  // {} and [] rather than a lone indented line
+    out << (v.is_object() ? YAML::BeginMap : YAML::BeginSeq);
+    for (const auto& [key, value] : v.items()) {
+      if (v.is_object()) {
         out << YAML::Key;
         EmitString(out, key);
         out << YAML::Value;
-        EmitValue(out, value);
       }
-      out << YAML::EndMap;
-      break;
-    case Json::value_t::array:
-      if (v.empty()) out << YAML::Flow;
-      out << YAML::BeginSeq;
-      for (const auto& item : v) EmitValue(out, item);
-      out << YAML::EndSeq;
-      break;
-    case Json::value_t::string:
-      EmitString(out, v.get_ref<const std::string&>());
-      break;
-    case Json::value_t::boolean:
-      out << (v.get<bool>() ? "true" : "false");
-      break;
-    case Json::value_t::number_integer:
-      out << std::to_string(v.get<int64_t>());
-      break;
-    case Json::value_t::number_unsigned:
-      out << std::to_string(v.get<uint64_t>());
-      break;
-    case Json::value_t::number_float:
-      out << FormatFloat(v.get<double>());
-      break;
-    default:
-      out << YAML::Null;
-      break;  // null, and binary which JSON from YAML never holds
+      EmitValue(out, value);
+    }
+    out << (v.is_object() ? YAML::EndMap : YAML::EndSeq);
+  } else if (v.is_string()) {
+    EmitString(out, v.get_ref<const std::string&>());
+  } else if (v.is_boolean()) {
+    out << (v.get<bool>() ? "true" : "false");
+  } else if (v.is_number_float()) {
+    out << FormatFloat(v.get<double>());
+  } else if (v.is_number()) {
+    out << v.dump();  // a signed or unsigned integer
+  } else {
+    out << YAML::Null;
   }
 }
 
@@ -499,6 +437,7 @@ ModelInfo ModelInfo::Parse(std::string_view yaml_text) {
 
   ModelInfo info;
   bool have_time = false;
+  size_t budget = 0;
   try {
     for (const auto& kv : root) {
       if (!kv.first.IsScalar())
@@ -528,19 +467,19 @@ ModelInfo ModelInfo::Parse(std::string_view yaml_text) {
           info.SetLabel(label.first.Scalar(), label.second.Scalar());
         }
       } else if (key == "options") {
-        info.options_ = MappingValue(value, key);
+        info.options_ = MappingValue(value, key, &budget);
       } else if (key == "metadata") {
-        info.metadata_ = MappingValue(value, key);
+        info.metadata_ = MappingValue(value, key, &budget);
       } else if (key == "signatures") {
-        info.signatures_ = MappingValue(value, key);
+        info.signatures_ = MappingValue(value, key, &budget);
       } else if (key == "context") {
-        Json parsed = MappingValue(value, key);
+        Json parsed = MappingValue(value, key, &budget);
         info.context_ = DefaultContext();
         for (const auto& [ckey, cvalue] : parsed.items()) {
           if (ckey == "framework_name" || ckey == "bentoml_version" || ckey == "python_version") {
             info.context_[ckey] = StringValue(value[ckey], "context." + ckey);
           } else if (ckey == "framework_versions") {
-            info.context_[ckey] = MappingValue(value[ckey], "context." + ckey);
+            info.context_[ckey] = MappingValue(value[ckey], "context." + ckey, &budget);
           } else {
             info.context_[ckey] = cvalue;
           }
@@ -556,7 +495,6 @@ ModelInfo ModelInfo::Parse(std::string_view yaml_text) {
         }
         have_time = true;
       } else {
-        size_t budget = 0;
         info.extra_[key] = FromNode(value, 1, &budget);
       }
     }

@@ -102,6 +102,7 @@ void Store::RequireWritable(const char* operation) const {
 
 SaveResult Store::SaveDirectory(const SaveRequest& request) {
   RequireWritable("save");
+  std::lock_guard<std::mutex> write_lock(write_mu_);
   Tag tag = request.tag;
   if (tag.is_latest()) tag.version = GenerateVersion();
   if (catalog_.FindModel(tag.name, tag.version)) {
@@ -155,6 +156,7 @@ SaveResult Store::SaveDirectory(const SaveRequest& request) {
   catalog_.AddModel(model, files, new_blobs, &batch);
   index_->Write(batch);
   writer->Committed();
+  NotifyChanged(model.name);
   return {model, writer->stored_bytes()};
 }
 
@@ -166,6 +168,16 @@ std::vector<FileRecord> Store::Files(const ModelRecord& model) const { return ca
 
 void Store::ReadFile(const ModelRecord& model, const std::string& path,
                      const std::function<void(const char*, size_t)>& sink) const {
+  auto reader = OpenFile(model, path);
+  std::string buffer(4 << 20, '\0');
+  uint64_t offset = 0;
+  while (size_t n = reader->ReadAt(offset, buffer.size(), buffer.data())) {
+    sink(buffer.data(), n);
+    offset += n;
+  }
+}
+
+std::unique_ptr<BlobReader> Store::OpenFile(const ModelRecord& model, const std::string& path) const {
   auto file = catalog_.FindFile(model, path);
   if (!file || file->type != FileType::kFile) {
     throw Error(ErrorCode::kNotFound, "model " + TagString(model) + " has no file '" + path + "'");
@@ -174,15 +186,12 @@ void Store::ReadFile(const ModelRecord& model, const std::string& path,
   if (!blob) {
     throw Error(ErrorCode::kCorruption, "the content of " + path + " is missing from the store");
   }
-  std::string chunk;
-  for (const auto& c : blob->chunks) {
-    chunks_.Read(c.hash, &chunk);
-    sink(chunk.data(), chunk.size());
-  }
+  return std::make_unique<BlobReader>(&chunks_, *blob, pins_.Acquire(file->sha256, *blob));
 }
 
 std::vector<ModelRecord> Store::Delete(const Tag& tag) {
   RequireWritable("delete");
+  std::unique_lock<std::mutex> write_lock(write_mu_);
   std::vector<ModelRecord> victims;
   if (tag.is_latest()) {
     victims = catalog_.ListModels(tag.name);
@@ -203,6 +212,8 @@ std::vector<ModelRecord> Store::Delete(const Tag& tag) {
   uint64_t total = released + (hint && hint->size() == 8 ? DecodeFixed64(hint->data()) : 0);
   batch.Put(cache::Column::kMeta, kGarbageHintKey, cache::ChunkStore::EncodeLength(total));
   index_->Write(batch);
+  NotifyChanged(tag.name);
+  write_lock.unlock();
   MaybeCollectGarbage();
   return victims;
 }
@@ -220,8 +231,11 @@ void Store::MaybeCollectGarbage() {
 
 cache::GcResult Store::CollectGarbage() {
   RequireWritable("collect garbage");
+  std::lock_guard<std::mutex> write_lock(write_mu_);
   cache::GarbageCollector gc(&chunks_);
-  cache::GcResult result = gc.Collect(catalog_.LiveChunks());
+  cache::ChunkSet live = catalog_.LiveChunks();
+  pins_.AddTo(&live);
+  cache::GcResult result = gc.Collect(live);
   cache::Index::Batch batch;
   batch.Delete(cache::Column::kMeta, kGarbageHintKey);
   index_->Write(batch);
@@ -316,8 +330,11 @@ VerifyReport Store::Verify(const std::optional<Tag>& tag) const {
 
 VerifyReport Store::Repair() {
   RequireWritable("repair");
-  cache::ChunkVerifier verifier(&chunks_);
-  verifier.RebuildIndex();
+  {
+    std::lock_guard<std::mutex> write_lock(write_mu_);
+    cache::ChunkVerifier verifier(&chunks_);
+    verifier.RebuildIndex();
+  }
   return Verify(std::nullopt);
 }
 

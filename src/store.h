@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -25,7 +26,9 @@
 #include "cache/chunk_verifier.h"
 #include "cache/garbage_collector.h"
 #include "cache/index.h"
+#include "src/blob_reader.h"
 #include "src/catalog.h"
+#include "src/chunk_pins.h"
 #include "src/catalog_records.h"
 #include "src/tag.h"
 #include "util/file_lock.h"
@@ -92,6 +95,16 @@ class Store {
   void ReadFile(const ModelRecord& model, const std::string& path,
                 const std::function<void(const char*, size_t)>& sink) const;
 
+  // Opens `path` in `model` for random-access reads (its chunks stay pinned
+  // against GC while the reader lives). Throws kNotFound for a missing file.
+  std::unique_ptr<BlobReader> OpenFile(const ModelRecord& model, const std::string& path) const;
+
+  // Called with the model name after every save or delete has committed
+  // (the mount uses it to invalidate kernel caches). Set before sharing.
+  void SetChangeListener(std::function<void(const std::string& name)> listener) {
+    change_listener_ = std::move(listener);
+  }
+
   // Deletes one version, or every version when the tag names none.
   std::vector<ModelRecord> Delete(const Tag& tag);
 
@@ -113,12 +126,20 @@ class Store {
   std::vector<FileDamage> FindDamagedFiles(const cache::ChunkSet& bad_chunks,
                                            const std::optional<Tag>& only) const;
 
+  void NotifyChanged(const std::string& name) const {
+    if (change_listener_) change_listener_(name);
+  }
+
   std::filesystem::path home_;
   FileLock lock_;
   std::unique_ptr<cache::Index> index_;
   cache::ChunkStore chunks_;
   Catalog catalog_;
   Access access_;
+  // Serialises mutations when one Store serves many threads (the mount).
+  std::mutex write_mu_;
+  mutable ChunkPins pins_;
+  std::function<void(const std::string&)> change_listener_;
 };
 
 // The store directory: `flag` if set, else $MODELFS_HOME, else

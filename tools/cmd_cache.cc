@@ -17,7 +17,7 @@ void AddStats(CLI::App& cache, CommandContext& ctx) {
     const double dedup = s.unique_bytes ? double(s.logical_bytes) / double(s.unique_bytes) : 1.0;
     const double compression = s.stored_bytes ? double(s.unique_bytes) / double(s.stored_bytes) : 1.0;
     if (*format == "json") {
-      PrintJson(std::cout, {{"home", store->home().string()},
+      PrintJson(ctx.out(), {{"home", store->home().string()},
                             {"models", s.models},
                             {"files", s.files},
                             {"logical_bytes", s.logical_bytes},
@@ -33,7 +33,7 @@ void AddStats(CLI::App& cache, CommandContext& ctx) {
     }
     char ratio[64];
     std::snprintf(ratio, sizeof(ratio), "%.2fx dedup, %.2fx compression", dedup, compression);
-    PrintTable(std::cout, {{"Store", store->home().string()},
+    PrintTable(ctx.out(), {{"Store", store->home().string()},
                            {"Models", std::to_string(s.models) + " versions, " + std::to_string(s.files) + " files"},
                            {"Logical size", HumanSize(s.logical_bytes)},
                            {"Unique data", HumanSize(s.unique_bytes) + " in " + std::to_string(s.chunks) + " chunks"},
@@ -49,7 +49,7 @@ void AddGc(CLI::App& cache, CommandContext& ctx) {
   cmd->callback([&ctx] {
     auto store = ctx.OpenStore(Store::Access::kWrite);
     const auto r = store->CollectGarbage();
-    std::cout << "Reclaimed " << HumanSize(r.bytes_before - std::min(r.bytes_before, r.bytes_after))
+    ctx.out() << "Reclaimed " << HumanSize(r.bytes_before - std::min(r.bytes_before, r.bytes_after))
               << ": dropped " << r.chunks_dropped << " chunks, deleted " << r.packs_deleted
               << " packs, compacted " << r.packs_compacted << " packs; packs now hold "
               << HumanSize(r.bytes_after) << "." << std::endl;

@@ -40,13 +40,13 @@ void AddSave(CLI::App& models, CommandContext& ctx) {
   cmd->callback([=, &ctx] {
     SaveRequest request;
     request.tag = ParseTag(*tag);
-    request.dir = *dir;
+    request.dir = ctx.Absolute(*dir);
     request.module = *module;
     for (const auto& l : *labels) request.labels.push_back(SplitKeyValue(l, "--label"));
     for (const auto& m : *metadata) request.metadata.push_back(SplitKeyValue(m, "--metadata"));
     auto store = ctx.OpenStore(Store::Access::kWrite);
     SaveResult result = store->SaveDirectory(request);
-    std::cout << QuotedTag(result.model) << " saved." << std::endl;
+    ctx.out() << QuotedTag(result.model) << " saved." << std::endl;
   });
 }
 
@@ -67,7 +67,7 @@ void AddList(CLI::App& models, CommandContext& ctx) {
       for (const auto& m : models) {
         rows.push_back({m.name + ":" + m.version, m.module, HumanSize(m.size), ListTime(m.creation_ns)});
       }
-      PrintTable(std::cout, rows);
+      PrintTable(ctx.out(), rows);
       return;
     }
     nlohmann::ordered_json doc = nlohmann::ordered_json::array();
@@ -77,7 +77,7 @@ void AddList(CLI::App& models, CommandContext& ctx) {
                      {"size", HumanSize(m.size)},
                      {"creation_time", ListTime(m.creation_ns)}});
     }
-    *format == "json" ? PrintJson(std::cout, doc) : PrintYaml(std::cout, doc);
+    *format == "json" ? PrintJson(ctx.out(), doc) : PrintYaml(ctx.out(), doc);
   });
 }
 
@@ -93,10 +93,12 @@ void AddGet(CLI::App& models, CommandContext& ctx) {
     auto store = ctx.OpenStore(Store::Access::kRead);
     ModelRecord model = store->Get(parsed);
     if (*format == "yaml") {
-      std::cout << model.yaml;
-      if (!model.yaml.empty() && model.yaml.back() != '\n') std::cout << '\n';
+      ctx.out() << model.yaml;
+      if (!model.yaml.empty() && model.yaml.back() != '\n') ctx.out() << '\n';
     } else if (*format == "json") {
-      PrintJson(std::cout, ModelInfo::Parse(model.yaml).ToJson());
+      PrintJson(ctx.out(), ModelInfo::Parse(model.yaml).ToJson());
+    } else if (ctx.in_daemon() && !ctx.mountpoint().empty()) {
+      ctx.out() << (ctx.mountpoint() / "models" / model.name / model.version).string() << '\n';
     } else {
       throw Error(ErrorCode::kUnsupported,
                   "-o path needs a mounted store: the model's files live in packs, not in a "
@@ -115,23 +117,24 @@ void AddDelete(CLI::App& models, CommandContext& ctx) {
   cmd->callback([=, &ctx] {
     std::vector<Tag> parsed;
     for (const auto& t : *tags) parsed.push_back(ParseTag(t));
-    if (!*yes) {
+    // Inside the daemon the caller has already confirmed.
+    if (!*yes && !ctx.in_daemon()) {
       if (!::isatty(STDIN_FILENO)) {
         throw Error(ErrorCode::kInvalidArgument,
                     "refusing to delete without confirmation; pass -y to confirm");
       }
-      std::cout << "Are you sure to delete " << (tags->size() == 1 ? (*tags)[0] : "these models")
+      ctx.out() << "Are you sure to delete " << (tags->size() == 1 ? (*tags)[0] : "these models")
                 << "? [y/N] " << std::flush;
       std::string answer;
       std::getline(std::cin, answer);
       if (answer != "y" && answer != "Y" && answer != "yes") {
-        std::cout << "Aborted." << std::endl;
+        ctx.out() << "Aborted." << std::endl;
         return;
       }
     }
     auto store = ctx.OpenStore(Store::Access::kWrite);
     for (const auto& tag : parsed) {
-      for (const auto& m : store->Delete(tag)) std::cout << QuotedTag(m) << " deleted." << std::endl;
+      for (const auto& m : store->Delete(tag)) ctx.out() << QuotedTag(m) << " deleted." << std::endl;
     }
   });
 }
@@ -153,7 +156,7 @@ void AddFiles(CLI::App& models, CommandContext& ctx) {
         rows.push_back({f.type == FileType::kDirectory ? f.path + "/" : f.path,
                         f.type == FileType::kDirectory ? "-" : HumanSize(f.size), HexEncode(f.sha256)});
       }
-      PrintTable(std::cout, rows);
+      PrintTable(ctx.out(), rows);
       return;
     }
     nlohmann::ordered_json doc = nlohmann::ordered_json::array();
@@ -164,7 +167,7 @@ void AddFiles(CLI::App& models, CommandContext& ctx) {
                      {"mode", mode_of(f)},
                      {"sha256", HexEncode(f.sha256)}});
     }
-    PrintJson(std::cout, doc);
+    PrintJson(ctx.out(), doc);
   });
 }
 
@@ -177,12 +180,12 @@ void AddCat(CLI::App& models, CommandContext& ctx) {
   cmd->callback([=, &ctx] {
     const Tag parsed = ParseTag(*tag);
     auto store = ctx.OpenStore(Store::Access::kRead);
-    store->ReadFile(store->Get(parsed), *path, [](const char* data, size_t n) {
-      if (!std::cout.write(data, static_cast<std::streamsize>(n))) {
+    store->ReadFile(store->Get(parsed), *path, [&ctx](const char* data, size_t n) {
+      if (!ctx.out().write(data, static_cast<std::streamsize>(n))) {
         throw Error(ErrorCode::kIOError, "cannot write to standard output");
       }
     });
-    std::cout.flush();
+    ctx.out().flush();
   });
 }
 

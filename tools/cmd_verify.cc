@@ -22,21 +22,21 @@ void RegisterVerifyCommand(CLI::App& app, CommandContext& ctx) {
     auto store = ctx.OpenStore(*repair ? Store::Access::kWrite : Store::Access::kRead);
     const VerifyReport report = *repair ? store->Repair() : store->Verify(only);
     for (const auto& d : report.pack_damage) {
-      std::cout << "damaged: pack " << d.pack << " bytes " << d.offset << "-" << d.offset + d.length
+      ctx.out() << "damaged: pack " << d.pack << " bytes " << d.offset << "-" << d.offset + d.length
                 << ": " << d.reason << "\n";
     }
     for (const auto& f : report.damaged_files) {
-      std::cout << "damaged: model " << f.tag << " file " << f.path << ": " << f.reason << "\n";
+      ctx.out() << "damaged: model " << f.tag << " file " << f.path << ": " << f.reason << "\n";
     }
-    std::cout << (report.ok() ? "OK" : "DAMAGED") << ": checked " << report.models << " models, "
+    ctx.out() << (report.ok() ? "OK" : "DAMAGED") << ": checked " << report.models << " models, "
               << report.files << " files, " << report.chunks << " chunks (" << HumanSize(report.bytes)
               << ")";
     if (!report.ok()) {
-      std::cout << "; " << report.damaged_files.size() << " damaged files";
+      ctx.out() << "; " << report.damaged_files.size() << " damaged files";
     }
-    std::cout << std::endl;
+    ctx.out() << std::endl;
     if (!report.ok()) {
-      std::cerr << "Error: the store is damaged; the files above cannot be read back intact"
+      ctx.err() << "Error: the store is damaged; the files above cannot be read back intact"
                 << std::endl;
       ctx.exit_code = 1;
     }

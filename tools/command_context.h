@@ -1,22 +1,68 @@
-// tools/command_context.h — what every subcommand shares: the global options
-// and the way to open the store they name.
+// tools/command_context.h — what every subcommand shares: the global
+// options, where its output goes, and how it reaches the store.
+//
+// A command runs either in the `modelfs` process the user started, or inside
+// the mount daemon (which owns the store while it runs) on behalf of that
+// process; the context hides which. Commands must print through out()/err()
+// and resolve user paths with Absolute(), never through std::cout or the
+// process's working directory.
 #pragma once
 
+#include <filesystem>
+#include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "src/store.h"
 
 namespace modelfs::tools {
 
-struct CommandContext {
-  std::string home_flag;   // --home
-  std::string log_level;   // --log-level
-  int exit_code = 0;       // set by a command that fails without throwing
+// Thrown by OpenStore() when a mount daemon ran the command instead.
+struct ForwardedToDaemon {
+  int exit_code;
+};
 
-  std::unique_ptr<Store> OpenStore(Store::Access access) const {
-    return Store::Open(ResolveHome(home_flag), access);
+class CommandContext {
+ public:
+  // A context for the process the user started.
+  CommandContext(std::vector<std::string> argv, std::ostream& out, std::ostream& err)
+      : argv_(std::move(argv)), out_(&out), err_(&err), cwd_(std::filesystem::current_path()) {}
+
+  // A context inside the daemon: `store` is the daemon's, output goes to the
+  // caller's streams and relative paths are the caller's.
+  CommandContext(std::shared_ptr<Store> store, std::filesystem::path mountpoint,
+                 std::ostream& out, std::ostream& err, std::filesystem::path cwd)
+      : out_(&out), err_(&err), cwd_(std::move(cwd)), daemon_store_(std::move(store)),
+        mountpoint_(std::move(mountpoint)) {}
+
+  std::string home_flag;  // --home
+  std::string log_level;  // --log-level
+  int exit_code = 0;      // set by a command that fails without throwing
+
+  std::ostream& out() const { return *out_; }
+  std::ostream& err() const { return *err_; }
+  std::filesystem::path Absolute(const std::filesystem::path& p) const {
+    return p.is_absolute() ? p : cwd_ / p;
   }
+  bool in_daemon() const { return daemon_store_ != nullptr; }
+  // The mountpoint serving the store, when known (inside the daemon).
+  const std::filesystem::path& mountpoint() const { return mountpoint_; }
+
+  std::filesystem::path Home() const { return ResolveHome(home_flag); }
+
+  // The store to run against. Outside the daemon: when a mount daemon serves
+  // the store, forwards the whole command line to it and throws
+  // ForwardedToDaemon; otherwise opens the store in this process.
+  std::shared_ptr<Store> OpenStore(Store::Access access) const;
+
+ private:
+  std::vector<std::string> argv_;
+  std::ostream* out_;
+  std::ostream* err_;
+  std::filesystem::path cwd_;
+  std::shared_ptr<Store> daemon_store_;
+  std::filesystem::path mountpoint_;
 };
 
 }  // namespace modelfs::tools

@@ -10,5 +10,6 @@ namespace modelfs::tools {
 void RegisterModelsCommands(CLI::App& app, CommandContext& ctx);
 void RegisterCacheCommands(CLI::App& app, CommandContext& ctx);
 void RegisterVerifyCommand(CLI::App& app, CommandContext& ctx);
+void RegisterMountCommands(CLI::App& app, CommandContext& ctx);
 
 }  // namespace modelfs::tools

@@ -21,14 +21,24 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-BIN = os.environ.get("MODELFS_BIN") or os.path.join(REPO, "build", "modelfs")
+
+
+def _default_binary():
+    """<repo>/build/modelfs; meson puts the executable under build/tools/ unless told otherwise."""
+    for rel in (("build", "modelfs"), ("build", "tools", "modelfs")):
+        p = os.path.join(REPO, *rel)
+        if os.path.isfile(p):
+            return p
+    return os.path.join(REPO, "build", "modelfs")
+
+
+BIN = os.environ.get("MODELFS_BIN") or _default_binary()
 SLOW = os.environ.get("MODELFS_SLOW") == "1"
 TMP_PARENT = os.environ.get("MODELFS_TEST_TMP") or None
 

@@ -1,7 +1,6 @@
 """Several modelfs processes on one store: they wait for the lock briefly, then fail with a
 clear "busy" error; nothing is ever corrupted."""
 
-import os
 import subprocess
 import threading
 import time

@@ -4,11 +4,12 @@ import datetime
 import json
 import os
 import re
+import sys
 import time
 import unittest
 
 from harness import (GiB, KiB, MiB, MODEL_YAML_KEYS, SLOW, VERSION_RE, ModelfsTestCase, manifest,
-                     make_random_tree, make_tree, sha256_bytes, sha256_file, slow, write_random)
+                     make_random_tree, make_tree, sha256_bytes, slow, write_random)
 
 ISO_TZ_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
 
@@ -101,6 +102,7 @@ class RoundTripTest(ModelfsTestCase):
         t0 = time.monotonic()
         tag = self.save("many:v1", src, timeout=3600)
         save_s = time.monotonic() - t0
+        sys.stderr.write("  [saving %d small files took %.1fs] " % (n, save_s))
         self.assert_model_matches(tag, want, read_back=20)
         if not SLOW:
             self.assertLess(save_s, 30, "saving %d small files took %.1fs" % (n, save_s))

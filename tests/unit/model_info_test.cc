@@ -502,6 +502,22 @@ TEST_CASE("Parse rejects invalid documents", "[model_info]") {
              Catch::Contains("creation_time") && Catch::Contains("yesterday"));
 }
 
+TEST_CASE("Parse bounds nesting and alias expansion", "[model_info]") {
+  std::string deep = "metadata:\n  x: " + std::string(150, '[') + std::string(150, ']') + "\n";
+  CHECK_THAT(ParseMessage(deep), Catch::Contains("nested"));
+  std::string ten = "[*p, *p, *p, *p, *p, *p, *p, *p, *p, *p]";
+  std::string bomb = "a: &p [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char name = 'b'; name <= 'h'; ++name) {
+    std::string row = ten;
+    for (size_t at = row.find("*p"); at != std::string::npos; at = row.find("*p", at + 2)) {
+      row[at + 1] = static_cast<char>(name - 1 == 'a' ? 'p' : name - 1);
+    }
+    bomb += std::string(1, name) + ": &" + std::string(1, name) + " " + row + "\n";
+  }
+  CHECK(ParseCode(bomb) == ErrorCode::kInvalidArgument);
+  CHECK_THAT(ParseMessage(bomb), Catch::Contains("too many nodes"));
+}
+
 TEST_CASE("Aliases are expanded and custom tags read as text", "[model_info]") {
   ModelInfo info = ModelInfo::Parse(
       "name: m\nversion: v\nmetadata:\n  base: &b {x: 1}\n  copy: *b\n  tagged: !custom 5\n  s: "

@@ -1,0 +1,313 @@
+#include "fs/fuse_filesystem.h"
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "util/error.h"
+
+namespace modelfs::fs {
+namespace {
+
+// Immutable things are cached "forever"; changing ones are invalidated.
+constexpr double kCacheSeconds = 365.0 * 24 * 3600;
+
+int ErrnoOf(const Error& e) {
+  switch (e.code()) {
+    case ErrorCode::kNotFound: return ENOENT;
+    case ErrorCode::kInvalidArgument: return EINVAL;
+    case ErrorCode::kNoSpace: return ENOSPC;
+    case ErrorCode::kBusy: return EBUSY;
+    default: return EIO;
+  }
+}
+
+struct OpenDir {
+  std::vector<DirEntry> entries;
+  Node self;
+};
+
+// An open regular file: a stored blob, or the bytes of a virtual file.
+struct OpenFile {
+  std::unique_ptr<BlobReader> blob;
+  std::string virtual_content;
+  Node node;
+};
+
+FuseFilesystem* Self(fuse_req_t req) { return static_cast<FuseFilesystem*>(fuse_req_userdata(req)); }
+
+}  // namespace
+
+struct FuseCallbacks {
+  // Runs `body`, turning errors into FUSE error replies.
+  template <typename Body>
+  static void Guard(fuse_req_t req, const char* op, Body&& body) {
+    try {
+      body();
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kNotFound) spdlog::error("{}: {}", op, e.what());
+      fuse_reply_err(req, ErrnoOf(e));
+    } catch (const std::exception& e) {
+      spdlog::error("{}: {}", op, e.what());
+      fuse_reply_err(req, EIO);
+    }
+  }
+
+  static Node NodeOrThrow(FuseFilesystem* fs, fuse_ino_t ino) {
+    auto node = fs->inodes_.Find(ino);
+    if (!node) throw Error(ErrorCode::kNotFound, "unknown inode");
+    return *node;
+  }
+
+  static void Init(void*, fuse_conn_info* conn) {
+    conn->max_write = 1 << 20;  // also raises the kernel's max_pages, so reads can be 1 MiB
+    conn->max_readahead = 1 << 20;
+    if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+    if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  }
+
+  static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Guard(req, "lookup", [&] {
+      FuseFilesystem* fs = Self(req);
+      const Node dir = NodeOrThrow(fs, parent);
+      fuse_entry_param e{};
+      e.entry_timeout = e.attr_timeout = kCacheSeconds;
+      auto child = fs->tree_->Child(dir, name);
+      if (!child) {
+        e.ino = 0;  // a negative entry, cached until invalidated
+        fuse_reply_entry(req, &e);
+        return;
+      }
+      e.attr = fs->tree_->Attributes(*child);
+      e.ino = fs->inodes_.Remember(*child);
+      fuse_reply_entry(req, &e);
+    });
+  }
+
+  static void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+    Self(req)->inodes_.Forget(ino, nlookup);
+    fuse_reply_none(req);
+  }
+
+  static void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+    for (size_t i = 0; i < count; ++i) Self(req)->inodes_.Forget(forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+  }
+
+  static void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+    Guard(req, "getattr", [&] {
+      FuseFilesystem* fs = Self(req);
+      struct stat st = fs->tree_->Attributes(NodeOrThrow(fs, ino));
+      fuse_reply_attr(req, &st, kCacheSeconds);
+    });
+  }
+
+  static void ReadLink(fuse_req_t req, fuse_ino_t ino) {
+    Guard(req, "readlink", [&] {
+      FuseFilesystem* fs = Self(req);
+      const Node node = NodeOrThrow(fs, ino);
+      if (node.kind != NodeKind::kLatest) throw Error(ErrorCode::kInvalidArgument, "not a symlink");
+      fuse_reply_readlink(req, fs->tree_->LinkTarget(node).c_str());
+    });
+  }
+
+  static void OpenDirectory(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    Guard(req, "opendir", [&] {
+      FuseFilesystem* fs = Self(req);
+      const Node node = NodeOrThrow(fs, ino);
+      auto dir = std::make_unique<OpenDir>(OpenDir{fs->tree_->List(node), node});
+      fi->cache_readdir = node.is_immutable();
+      fi->keep_cache = node.is_immutable();
+      fi->fh = reinterpret_cast<uint64_t>(dir.release());
+      fuse_reply_open(req, fi);
+    });
+  }
+
+  static void ReadDirectory(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+                            fuse_file_info* fi) {
+    auto* dir = reinterpret_cast<OpenDir*>(fi->fh);
+    std::string buffer(size, '\0');
+    size_t used = 0;
+    // Offsets: 1 = ".", 2 = "..", 3 + i = entries[i].
+    for (off_t next = offset + 1;; ++next) {
+      struct stat st {};
+      std::string name;
+      if (next == 1) {
+        name = ".";
+        st.st_ino = ino;
+        st.st_mode = S_IFDIR;
+      } else if (next == 2) {
+        name = "..";
+        st.st_ino = 1;
+        st.st_mode = S_IFDIR;
+      } else if (static_cast<size_t>(next - 3) < dir->entries.size()) {
+        const DirEntry& e = dir->entries[next - 3];
+        name = e.name;
+        st.st_ino = InodeOf(e.node);
+        st.st_mode = e.node.is_directory() ? S_IFDIR
+                     : e.node.kind == NodeKind::kLatest && !Self(req)->tree_->latest_as_file()
+                         ? S_IFLNK
+                         : S_IFREG;
+      } else {
+        break;
+      }
+      size_t need = fuse_add_direntry(req, buffer.data() + used, size - used, name.c_str(), &st, next);
+      if (need > size - used) break;
+      used += need;
+    }
+    fuse_reply_buf(req, buffer.data(), used);
+  }
+
+  static void ReleaseDirectory(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    delete reinterpret_cast<OpenDir*>(fi->fh);
+    fuse_reply_err(req, 0);
+  }
+
+  static void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    Guard(req, "open", [&] {
+      if ((fi->flags & O_ACCMODE) != O_RDONLY) throw Error(ErrorCode::kIOError, "read-only");
+      FuseFilesystem* fs = Self(req);
+      const Node node = NodeOrThrow(fs, ino);
+      auto file = std::make_unique<OpenFile>();
+      file->node = node;
+      if (node.kind == NodeKind::kFile) {
+        file->blob = fs->tree_->OpenFile(node);
+      } else if (node.kind == NodeKind::kModelYaml || node.kind == NodeKind::kLatest) {
+        file->virtual_content = fs->tree_->VirtualContent(node);
+      } else {
+        throw Error(ErrorCode::kInvalidArgument, "not a regular file");
+      }
+      fi->keep_cache = node.is_immutable();
+      fi->noflush = 1;
+      fi->fh = reinterpret_cast<uint64_t>(file.release());
+      fuse_reply_open(req, fi);
+    });
+  }
+
+  static void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+    auto* file = reinterpret_cast<OpenFile*>(fi->fh);
+    if (!file->blob) {
+      const std::string& c = file->virtual_content;
+      size_t start = std::min<size_t>(static_cast<size_t>(offset), c.size());
+      fuse_reply_buf(req, c.data() + start, std::min(size, c.size() - start));
+      return;
+    }
+    thread_local std::string buffer;
+    if (buffer.size() < size) buffer.resize(size);
+    try {
+      size_t n = file->blob->ReadAt(static_cast<uint64_t>(offset), size, buffer.data());
+      fuse_reply_buf(req, buffer.data(), n);
+    } catch (const std::exception& e) {
+      spdlog::error("read of model {}:{} file {} at offset {} failed: {}", file->node.name,
+                    file->node.version, file->node.path, offset, e.what());
+      fuse_reply_err(req, EIO);
+    }
+  }
+
+  static void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    delete reinterpret_cast<OpenFile*>(fi->fh);
+    fuse_reply_err(req, 0);
+  }
+
+  static void StatFs(fuse_req_t req, fuse_ino_t) {
+    Guard(req, "statfs", [&] {
+      struct statvfs st {};
+      if (::statvfs(Self(req)->tree_->store().home().c_str(), &st) != 0) {
+        throw Error(ErrorCode::kIOError, "statvfs failed");
+      }
+      st.f_flag |= ST_RDONLY;
+      st.f_namemax = 255;
+      fuse_reply_statfs(req, &st);
+    });
+  }
+
+  static void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+    Guard(req, "getxattr", [&] {
+      FuseFilesystem* fs = Self(req);
+      for (const auto& [key, value] : fs->tree_->ExtendedAttributes(NodeOrThrow(fs, ino))) {
+        if (key != name) continue;
+        if (size == 0) {
+          fuse_reply_xattr(req, value.size());
+        } else if (size < value.size()) {
+          fuse_reply_err(req, ERANGE);
+        } else {
+          fuse_reply_buf(req, value.data(), value.size());
+        }
+        return;
+      }
+      fuse_reply_err(req, ENODATA);
+    });
+  }
+
+  static void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+    Guard(req, "listxattr", [&] {
+      FuseFilesystem* fs = Self(req);
+      std::string names;
+      for (const auto& [key, value] : fs->tree_->ExtendedAttributes(NodeOrThrow(fs, ino))) {
+        names += key;
+        names.push_back('\0');
+      }
+      if (size == 0) {
+        fuse_reply_xattr(req, names.size());
+      } else if (size < names.size()) {
+        fuse_reply_err(req, ERANGE);
+      } else {
+        fuse_reply_buf(req, names.data(), names.size());
+      }
+    });
+  }
+};
+
+const fuse_lowlevel_ops& FuseFilesystem::Operations() {
+  static const fuse_lowlevel_ops ops = [] {
+    fuse_lowlevel_ops o{};
+    o.init = FuseCallbacks::Init;
+    o.lookup = FuseCallbacks::Lookup;
+    o.forget = FuseCallbacks::Forget;
+    o.forget_multi = FuseCallbacks::ForgetMulti;
+    o.getattr = FuseCallbacks::GetAttr;
+    o.readlink = FuseCallbacks::ReadLink;
+    o.opendir = FuseCallbacks::OpenDirectory;
+    o.readdir = FuseCallbacks::ReadDirectory;
+    o.releasedir = FuseCallbacks::ReleaseDirectory;
+    o.open = FuseCallbacks::Open;
+    o.read = FuseCallbacks::Read;
+    o.release = FuseCallbacks::Release;
+    o.statfs = FuseCallbacks::StatFs;
+    o.getxattr = FuseCallbacks::GetXattr;
+    o.listxattr = FuseCallbacks::ListXattr;
+    return o;
+  }();
+  return ops;
+}
+
+void FuseFilesystem::ModelChanged(const std::string& name) {
+  if (!session_) return;
+  const Node models{NodeKind::kModels, {}, {}, {}};
+  const Node name_dir{NodeKind::kName, name, {}, {}};
+  const Node latest{NodeKind::kLatest, name, {}, {}};
+  const uint64_t models_ino = InodeOf(models);
+  const uint64_t name_ino = InodeOf(name_dir);
+  // Versions the kernel knows that no longer exist lose their entries.
+  std::vector<std::string> gone;
+  inodes_.ForEach([&](uint64_t, const Node& n) {
+    if (n.kind == NodeKind::kVersion && n.name == name &&
+        !tree_->store().catalog().FindModel(n.name, n.version)) {
+      gone.push_back(n.version);
+    }
+  });
+  for (const auto& version : gone) {
+    fuse_lowlevel_notify_inval_entry(session_, name_ino, version.c_str(), version.size());
+  }
+  fuse_lowlevel_notify_inval_entry(session_, name_ino, "latest", 6);
+  fuse_lowlevel_notify_inval_inode(session_, InodeOf(latest), 0, 0);
+  fuse_lowlevel_notify_inval_inode(session_, name_ino, 0, 0);
+  fuse_lowlevel_notify_inval_entry(session_, models_ino, name.c_str(), name.size());
+  fuse_lowlevel_notify_inval_inode(session_, models_ino, 0, 0);
+}
+
+}  // namespace modelfs::fs

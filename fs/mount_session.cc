@@ -1,0 +1,52 @@
+#include "fs/mount_session.h"
+
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "util/error.h"
+
+namespace modelfs::fs {
+
+MountSession::MountSession(FuseFilesystem* fs, const MountOptions& options) : fs_(fs) {
+  std::string opts = "ro,default_permissions,subtype=modelfs,fsname=" + options.fsname;
+  if (options.allow_other) opts += ",allow_other";
+  std::vector<std::string> args = {"modelfs", "-o", opts};
+  if (options.debug) args.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  session_ = fuse_session_new(&fargs, &FuseFilesystem::Operations(), sizeof(fuse_lowlevel_ops), fs_);
+  if (!session_) throw Error(ErrorCode::kIOError, "cannot create the FUSE session (see the log above)");
+  if (fuse_set_signal_handlers(session_) != 0) {
+    fuse_session_destroy(session_);
+    throw Error(ErrorCode::kIOError, "cannot install signal handlers");
+  }
+  signals_ = true;
+  if (fuse_session_mount(session_, options.mountpoint.c_str()) != 0) {
+    fuse_remove_signal_handlers(session_);
+    fuse_session_destroy(session_);
+    throw Error(ErrorCode::kIOError, "cannot mount on " + options.mountpoint.string() +
+                                         " (is fusermount3 installed and /dev/fuse present?)");
+  }
+  mounted_ = true;
+  fs_->set_session(session_);
+}
+
+MountSession::~MountSession() {
+  fs_->set_session(nullptr);
+  if (mounted_) fuse_session_unmount(session_);
+  if (signals_) fuse_remove_signal_handlers(session_);
+  fuse_session_destroy(session_);
+}
+
+void MountSession::Run() {
+  fuse_loop_config* config = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_max_threads(config, 16);
+  fuse_loop_cfg_set_idle_threads(config, 8);
+  int rc = fuse_session_loop_mt(session_, config);
+  fuse_loop_cfg_destroy(config);
+  if (rc != 0) spdlog::warn("the FUSE loop ended with status {}", rc);
+}
+
+}  // namespace modelfs::fs

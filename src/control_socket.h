@@ -1,0 +1,66 @@
+// src/control_socket.h — the Unix socket through which CLI commands reach
+// the running mount daemon, which owns the store while it runs.
+//
+// A request carries the command line, the caller's working directory, and
+// the caller's stdin/stdout/stderr descriptors (SCM_RIGHTS), so the daemon
+// writes output straight to the caller's terminal or pipe. The reply is the
+// command's exit status. Messages are a 4-byte length and a JSON body.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "util/unique_fd.h"
+
+namespace modelfs {
+
+struct ControlRequest {
+  std::vector<std::string> argv;
+  std::string cwd;
+  std::vector<std::pair<std::string, std::string>> env;  // selected variables
+  UniqueFd in, out, err;
+};
+
+class ControlServer {
+ public:
+  using Handler = std::function<int(ControlRequest&)>;
+
+  // Listens on `path` (replacing a stale socket file). Each connection is
+  // served on its own thread by `handler`.
+  ControlServer(std::filesystem::path path, Handler handler);
+  // Stops accepting, waits for running commands, removes the socket file.
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+ private:
+  void AcceptLoop();
+  void Serve(UniqueFd conn);
+
+  std::filesystem::path path_;
+  Handler handler_;
+  UniqueFd listen_fd_;
+  UniqueFd wake_read_, wake_write_;  // a pipe that interrupts poll() on shutdown
+  std::thread acceptor_;
+  std::mutex workers_mu_;
+  std::condition_variable workers_done_;
+  int active_workers_ = 0;  // connections being served on detached threads
+};
+
+// True when a daemon accepts connections on `path`.
+bool IsDaemonListening(const std::filesystem::path& path);
+
+// Sends the command to the daemon listening on `path`. Returns nullopt when
+// no daemon answers there (the caller then opens the store itself), else
+// the command's exit status.
+std::optional<int> ForwardToDaemon(const std::filesystem::path& path,
+                                   const std::vector<std::string>& argv);
+
+}  // namespace modelfs

@@ -1,0 +1,52 @@
+// tools/cmd_mount.cc — `modelfs mount` and `modelfs umount`.
+#include <unistd.h>
+
+#include "tools/commands.h"
+#include "tools/mount_daemon.h"
+#include "util/error.h"
+
+namespace modelfs::tools {
+namespace {
+
+void AddMount(CLI::App& app, CommandContext& ctx) {
+  auto* cmd = app.add_subcommand("mount", "Serve the store as a read-only filesystem at MOUNTPOINT");
+  auto options = std::make_shared<DaemonOptions>();
+  auto mountpoint = std::make_shared<std::string>();
+  auto fuse_options = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("mountpoint", *mountpoint, "an empty directory")->required();
+  cmd->add_flag("-f,--foreground", options->foreground, "stay in the foreground (logs to stderr)");
+  cmd->add_flag("--latest-file", options->latest_as_file,
+                "make models/<name>/latest a file holding the version (BentoML's layout) instead of a symlink");
+  cmd->add_flag("--debug-fuse", options->debug, "log every FUSE request");
+  cmd->add_option("-o", *fuse_options, "mount options: allow_other (others are accepted and ignored)")
+      ->delimiter(',');
+  cmd->callback([=, &ctx] {
+    if (ctx.in_daemon()) throw Error(ErrorCode::kInvalidArgument, "the store is already mounted");
+    DaemonOptions o = *options;
+    o.home = ctx.Home();
+    o.mountpoint = std::filesystem::weakly_canonical(ctx.Absolute(*mountpoint));
+    for (const auto& opt : *fuse_options) {
+      if (opt == "allow_other") o.allow_other = true;
+    }
+    RunMount(o);
+    if (!o.foreground) ctx.out() << "Mounted " << o.home.string() << " at " << o.mountpoint.string() << std::endl;
+  });
+}
+
+void AddUnmount(CLI::App& app, CommandContext& ctx) {
+  auto* cmd = app.add_subcommand("umount", "Unmount a modelfs mount and stop its daemon");
+  auto mountpoint = std::make_shared<std::string>();
+  cmd->add_option("mountpoint", *mountpoint, "where the store is mounted")->required();
+  cmd->callback([=, &ctx] {
+    RunUnmount(std::filesystem::weakly_canonical(ctx.Absolute(*mountpoint)));
+  });
+}
+
+}  // namespace
+
+void RegisterMountCommands(CLI::App& app, CommandContext& ctx) {
+  AddMount(app, ctx);
+  AddUnmount(app, ctx);
+}
+
+}  // namespace modelfs::tools

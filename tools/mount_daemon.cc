@@ -1,0 +1,254 @@
+#include "tools/mount_daemon.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <ext/stdio_filebuf.h>
+#include <spdlog/spdlog.h>
+
+#include "fs/fuse_filesystem.h"
+#include "fs/model_tree.h"
+#include "fs/mount_session.h"
+#include "src/control_socket.h"
+#include "src/store.h"
+#include "tools/cli_app.h"
+#include "util/error.h"
+#include "util/file_lock.h"
+#include "util/unique_fd.h"
+
+namespace modelfs::tools {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+bool OnPath(const char* program) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (::access((stdfs::path(dir) / program).c_str(), X_OK) == 0) return true;
+  }
+  return ::access((stdfs::path("/usr/bin") / program).c_str(), X_OK) == 0;
+}
+
+// Undoes the octal escapes (\040 …) of /proc/self/mountinfo fields.
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+struct MountEntry {
+  std::string fstype;
+  std::string source;
+};
+
+std::optional<MountEntry> FindMount(const stdfs::path& mountpoint) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, point;
+    fields >> id >> parent >> devno >> root >> point;
+    if (Unescape(point) != mountpoint.string()) continue;
+    std::string word;
+    while (fields >> word && word != "-") {
+    }
+    MountEntry entry;
+    fields >> entry.fstype >> entry.source;
+    entry.source = Unescape(entry.source);
+    return entry;
+  }
+  return std::nullopt;
+}
+
+int RunProgram(std::vector<std::string> args) {
+  pid_t pid = ::fork();
+  if (pid < 0) ThrowErrno("cannot fork");
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int devnull = ::open("/dev/null", O_WRONLY);
+    if (devnull >= 0) ::dup2(devnull, 1);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+void CheckMountpoint(const stdfs::path& mountpoint) {
+  struct stat st;
+  if (::stat(mountpoint.c_str(), &st) != 0) {
+    if (errno == ENOTCONN) {
+      // A mount whose daemon died (kill -9): clear it and carry on.
+      spdlog::warn("cleaning up the stale mount at {}", mountpoint.string());
+      if (RunProgram({"fusermount3", "-uz", mountpoint.string()}) != 0) {
+        ::umount2(mountpoint.c_str(), MNT_DETACH);
+      }
+      if (::stat(mountpoint.c_str(), &st) != 0) ThrowErrno("cannot use mountpoint " + mountpoint.string());
+    } else if (errno == ENOENT) {
+      throw Error(ErrorCode::kNotFound, "mountpoint " + mountpoint.string() + " does not exist");
+    } else {
+      ThrowErrno("cannot use mountpoint " + mountpoint.string());
+    }
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    throw Error(ErrorCode::kInvalidArgument, "mountpoint " + mountpoint.string() + " is not a directory");
+  }
+  if (FindMount(mountpoint)) {
+    throw Error(ErrorCode::kInvalidArgument, mountpoint.string() + " is already a mount point");
+  }
+  std::error_code ec;
+  if (!stdfs::is_empty(mountpoint, ec)) {
+    throw Error(ErrorCode::kInvalidArgument, "mountpoint " + mountpoint.string() + " is not empty");
+  }
+}
+
+void CheckFuse() {
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) {
+    throw Error(ErrorCode::kUnsupported,
+                "/dev/fuse is missing or not accessible: load the fuse module (modprobe fuse) or, in "
+                "a container, pass --device /dev/fuse");
+  }
+  if (!OnPath("fusermount3")) {
+    throw Error(ErrorCode::kUnsupported, "fusermount3 was not found: install the fuse3 package");
+  }
+}
+
+// A CLI command forwarded by another process, run against our open store.
+int ServeCommand(const std::shared_ptr<Store>& store, const stdfs::path& mountpoint, ControlRequest& request) {
+  __gnu_cxx::stdio_filebuf<char> out_buf(request.out.get(), std::ios::out);
+  __gnu_cxx::stdio_filebuf<char> err_buf(request.err.get(), std::ios::out);
+  std::ostream out(&out_buf);
+  std::ostream err(&err_buf);
+  CommandContext ctx(store, mountpoint, out, err, request.cwd);
+  int status = RunCommandLine(ctx, request.argv);
+  out.flush();
+  err.flush();
+  return status;
+}
+
+// The daemon proper. `ready` is told "ok" or the error once mounting is done.
+void Serve(const DaemonOptions& options, int ready_fd) {
+  auto report = [&](const std::string& message) {
+    if (ready_fd >= 0) {
+      (void)!::write(ready_fd, message.data(), message.size());
+      ::close(ready_fd);
+      ready_fd = -1;
+    }
+  };
+  try {
+    std::shared_ptr<Store> store = Store::Open(options.home, Store::Access::kWrite);
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    fs::ModelTree tree(store.get(), options.latest_as_file, now);
+    fs::FuseFilesystem filesystem(&tree);
+    fs::MountSession session(&filesystem,
+                             {options.mountpoint, options.home.string(), options.allow_other, options.debug});
+    store->SetChangeListener([&filesystem](const std::string& name) { filesystem.ModelChanged(name); });
+    {
+      ControlServer control(options.home / "control.sock", [&](ControlRequest& request) {
+        return ServeCommand(store, options.mountpoint, request);
+      });
+      spdlog::info("serving store {} at {}", options.home.string(), options.mountpoint.string());
+      report("ok");
+      session.Run();
+    }
+    store->SetChangeListener(nullptr);
+    spdlog::info("unmounted {}", options.mountpoint.string());
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    report(e.what());
+    throw;
+  }
+}
+
+}  // namespace
+
+void RunMount(const DaemonOptions& options) {
+  CheckFuse();
+  CheckMountpoint(options.mountpoint);
+  stdfs::create_directories(options.home);
+  if (IsDaemonListening(options.home / "control.sock")) {
+    throw Error(ErrorCode::kBusy, "store " + options.home.string() + " is already mounted by another modelfs daemon");
+  }
+  if (options.foreground) {
+    Serve(options, -1);
+    return;
+  }
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) ThrowErrno("cannot create a pipe");
+  pid_t pid = ::fork();
+  if (pid < 0) ThrowErrno("cannot fork");
+  if (pid == 0) {
+    ::close(pipe_fds[0]);
+    ::setsid();
+    int log = ::open((options.home / "mount.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int devnull = ::open("/dev/null", O_RDWR);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    if (log >= 0) {
+      ::dup2(log, 1);
+      ::dup2(log, 2);
+    }
+    int status = 0;
+    try {
+      Serve(options, pipe_fds[1]);
+    } catch (...) {
+      status = 1;
+    }
+    ::_exit(status);
+  }
+  ::close(pipe_fds[1]);
+  UniqueFd ready(pipe_fds[0]);
+  std::string answer;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(ready.get(), buf, sizeof(buf))) > 0) answer.append(buf, n);
+  if (answer != "ok") {
+    int status;
+    ::waitpid(pid, &status, 0);
+    throw Error(ErrorCode::kIOError, answer.empty() ? "the mount daemon died while starting (see " +
+                                                          (options.home / "mount.log").string() + ")"
+                                                    : answer);
+  }
+}
+
+void RunUnmount(const stdfs::path& mountpoint) {
+  auto entry = FindMount(mountpoint);
+  if (!entry || entry->fstype != "fuse.modelfs") {
+    throw Error(ErrorCode::kInvalidArgument, mountpoint.string() + " is not a modelfs mount");
+  }
+  if (RunProgram({"fusermount3", "-u", mountpoint.string()}) != 0 &&
+      ::umount2(mountpoint.c_str(), 0) != 0) {
+    ThrowErrno("cannot unmount " + mountpoint.string());
+  }
+  // The daemon releases the store lock when it has shut down cleanly.
+  const stdfs::path lock = stdfs::path(entry->source) / "lock";
+  if (stdfs::exists(lock)) {
+    FileLock::Acquire(lock, FileLock::Mode::kExclusive, std::chrono::seconds(30),
+                      "the daemon of " + mountpoint.string() + " is still shutting down");
+  }
+}
+
+}  // namespace modelfs::tools
