@@ -106,19 +106,24 @@ std::optional<ChunkLocation> ChunkStore::Locate(const ChunkHash& hash) const {
   return loc;
 }
 
-void ChunkStore::Read(const ChunkHash& hash, std::string* out) const {
-  auto loc = Locate(hash);
+void ChunkStore::Read(const ChunkHash& hash, std::string* out,
+                      std::optional<ChunkLocation>* cached) const {
+  std::optional<ChunkLocation> local;
+  std::optional<ChunkLocation>& loc = cached ? *cached : local;
+  const bool was_cached = loc.has_value();
+  if (!was_cached) loc = Locate(hash);
   if (!loc) {
     throw Error(ErrorCode::kCorruption, "chunk " + hash.ToHex() + " is missing from the store");
   }
   try {
     ReadAt(*loc, hash, out);
   } catch (const Error&) {
-    // Garbage collection may have moved the chunk between Locate and the
-    // read; a second look finds its new home. Real damage fails again.
+    // Garbage collection may have moved the chunk since it was located; a
+    // second look finds its new home. Real damage fails again.
     auto again = Locate(hash);
     if (!again || (again->pack_id == loc->pack_id && again->offset == loc->offset)) throw;
-    ReadAt(*again, hash, out);
+    loc = again;
+    ReadAt(*loc, hash, out);
   }
 }
 

@@ -45,8 +45,12 @@ class ChunkStore {
   uint64_t Recover();
 
   std::optional<ChunkLocation> Locate(const ChunkHash& hash) const;
-  // Reads `hash` into `out`; throws kNotFound when unknown, kCorruption when damaged.
-  void Read(const ChunkHash& hash, std::string* out) const;
+  // Reads `hash` into `out`; throws kCorruption when it is missing or
+  // damaged. `cached`, when given, remembers the chunk's location between
+  // calls so repeated reads skip the index; a stale one (the chunk moved in a
+  // GC) is looked up again.
+  void Read(const ChunkHash& hash, std::string* out,
+            std::optional<ChunkLocation>* cached = nullptr) const;
   void ReadAt(const ChunkLocation& loc, const ChunkHash& hash, std::string* out) const;
 
   // A writer appends to the newest pack when it has room, unless

@@ -1,6 +1,7 @@
 #include "cache/pack_reader.h"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 
@@ -40,17 +41,40 @@ void PackReader::ReadExact(uint64_t offset, size_t n, char* out) const {
 
 void PackReader::ReadChunk(const ChunkLocation& loc, const ChunkHash& expected,
                            std::string* out) const {
-  thread_local std::string record;
-  record.resize(loc.record_size());
-  ReadExact(loc.offset, record.size(), record.data());
-  auto header = RecordHeader::Decode(record.data());
-  const bool ok = header && header->hash == expected && header->stored_size == loc.stored_size &&
-                  DecodeRecordPayload(*header, record.data() + kRecordHeaderSize, out);
-  if (!ok) {
-    throw Error(ErrorCode::kCorruption, "chunk " + expected.ToHex() + " in pack " +
-                                            path_.string() + " at offset " +
-                                            std::to_string(loc.offset) + " is damaged");
+  auto damaged = [&] {
+    return Error(ErrorCode::kCorruption, "chunk " + expected.ToHex() + " in pack " + path_.string() +
+                                             " at offset " + std::to_string(loc.offset) + " is damaged");
+  };
+  char header_bytes[kRecordHeaderSize];
+  thread_local std::string compressed;
+  // Raw payloads land directly in `out`; compressed ones in a scratch buffer.
+  std::string* payload = loc.codec == Codec::kRaw ? out : &compressed;
+  payload->resize(loc.stored_size);
+  iovec iov[2] = {{header_bytes, kRecordHeaderSize}, {payload->data(), loc.stored_size}};
+  const size_t want = kRecordHeaderSize + loc.stored_size;
+  ssize_t got;
+  do {
+    got = ::preadv(fd_.get(), iov, 2, static_cast<off_t>(loc.offset));
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) ThrowErrno("cannot read pack " + path_.string());
+  if (static_cast<size_t>(got) != want) {
+    // A short read from a regular file means the pack is truncated (or a
+    // rare partial read): retry with the plain loop, which tells which.
+    ReadExact(loc.offset, kRecordHeaderSize, header_bytes);
+    ReadExact(loc.offset + kRecordHeaderSize, loc.stored_size, payload->data());
   }
+  auto header = RecordHeader::Decode(header_bytes);
+  if (!header || !(header->hash == expected) || header->stored_size != loc.stored_size ||
+      header->codec != loc.codec) {
+    throw damaged();
+  }
+  if (header->codec == Codec::kRaw) {
+    if (header->raw_size != header->stored_size || !(ChunkHash::Of(out->data(), out->size()) == expected)) {
+      throw damaged();
+    }
+    return;
+  }
+  if (!DecodeRecordPayload(*header, compressed.data(), out)) throw damaged();
 }
 
 }  // namespace modelfs::cache

@@ -196,11 +196,18 @@ struct FuseCallbacks {
       fuse_reply_buf(req, c.data() + start, std::min(size, c.size() - start));
       return;
     }
-    thread_local std::string buffer;
-    if (buffer.size() < size) buffer.resize(size);
+    // The reply points straight into the verified chunks: no copy here.
+    thread_local std::vector<BlobReader::Segment> segments;
+    thread_local std::vector<iovec> iov;
+    segments.clear();
+    iov.clear();
     try {
-      size_t n = file->blob->ReadAt(static_cast<uint64_t>(offset), size, buffer.data());
-      fuse_reply_buf(req, buffer.data(), n);
+      file->blob->ReadSegments(static_cast<uint64_t>(offset), size, &segments);
+      for (const auto& s : segments) {
+        iov.push_back({const_cast<char*>(s.chunk->data()) + s.offset, s.length});
+      }
+      fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+      segments.clear();
     } catch (const std::exception& e) {
       spdlog::error("read of model {}:{} file {} at offset {} failed: {}", file->node.name,
                     file->node.version, file->node.path, offset, e.what());

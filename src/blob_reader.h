@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,8 +28,18 @@ class BlobReader {
   BlobReader(const BlobReader&) = delete;
   BlobReader& operator=(const BlobReader&) = delete;
 
-  // Copies up to `n` bytes at `offset` into `out`; returns the count, short
-  // only at end of file. Throws Error(kCorruption) on damaged data.
+  // A verified piece of the file: `length` bytes at `offset` in `chunk`.
+  struct Segment {
+    std::shared_ptr<const std::string> chunk;
+    size_t offset;
+    size_t length;
+  };
+
+  // Appends the pieces of [offset, offset + n) to `segments` without copying
+  // the bytes; returns their total, short only at end of file. Throws
+  // Error(kCorruption) on damaged data.
+  size_t ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments);
+  // The same, copied into `out`.
   size_t ReadAt(uint64_t offset, size_t n, char* out);
 
   uint64_t size() const { return size_; }
@@ -40,7 +51,10 @@ class BlobReader {
   uint64_t size_ = 0;
   ChunkPins::Pin pin_;
 
-  std::mutex cache_mu_;
+  std::shared_ptr<const std::string> Chunk(size_t index);
+
+  std::mutex cache_mu_;  // guards the two caches below
+  std::vector<std::optional<cache::ChunkLocation>> locations_;
   size_t cached_index_ = SIZE_MAX;
   std::shared_ptr<const std::string> cached_;
 };

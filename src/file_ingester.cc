@@ -13,23 +13,28 @@ namespace modelfs {
 namespace {
 
 constexpr size_t kReadBlock = 16 << 20;
+// Below this, a hashing thread costs more than it saves.
+constexpr uint64_t kParallelHashMin = 8 << 20;
 
 }  // namespace
 
 FileIngester::FileIngester(cache::ChunkWriter* writer, const cache::Chunker& chunker)
     : writer_(writer), chunker_(chunker) {}
 
-IngestedContent FileIngester::Ingest(int fd, const std::string& name) {
+IngestedContent FileIngester::Ingest(int fd, const std::string& name, uint64_t expected_size) {
   IngestedContent content;
   writer_->BeginFile();
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   const off_t start = ::lseek(fd, 0, SEEK_CUR);
 
-  // SHA-256 runs on a second thread that reads the file on its own: the
-  // second read is served by the page cache, and neither thread waits for
-  // the other until the end.
-  std::future<std::pair<std::string, uint64_t>> hashing =
-      std::async(std::launch::async, [fd, start, &name] {
+  // For large files, SHA-256 runs on a second thread that reads the file on
+  // its own: the second read is served by the page cache, and neither thread
+  // waits for the other until the end. Small files are hashed inline.
+  const bool parallel = expected_size >= kParallelHashMin;
+  Sha256 inline_sha;
+  std::future<std::pair<std::string, uint64_t>> hashing;
+  if (parallel) {
+    hashing = std::async(std::launch::async, [fd, start, &name] {
         Sha256 sha;
         std::string block(kReadBlock, '\0');
         uint64_t offset = static_cast<uint64_t>(start < 0 ? 0 : start);
@@ -41,7 +46,8 @@ IngestedContent FileIngester::Ingest(int fd, const std::string& name) {
           if (n < block.size()) break;
         }
         return std::make_pair(sha.Finish(), total);
-      });
+    });
+  }
 
   buffer_.resize(kReadBlock + chunker_.max_size());
   auto* base = reinterpret_cast<uint8_t*>(buffer_.data());
@@ -50,6 +56,7 @@ IngestedContent FileIngester::Ingest(int fd, const std::string& name) {
   while (!eof || filled > 0) {
     const size_t got = eof ? 0 : ReadFull(fd, base + filled, buffer_.size() - filled, name);
     eof = eof || filled + got < buffer_.size();
+    if (!parallel) inline_sha.Update(base + filled, got);
     filled += got;
     content.size += got;
     size_t pos = 0;
@@ -63,7 +70,8 @@ IngestedContent FileIngester::Ingest(int fd, const std::string& name) {
     std::memmove(base, base + pos, filled - pos);
     filled -= pos;
   }
-  auto [sha256, hashed] = hashing.get();
+  auto [sha256, hashed] =
+      parallel ? hashing.get() : std::make_pair(inline_sha.Finish(), content.size);
   if (hashed != content.size) {
     throw Error(ErrorCode::kInvalidArgument, name + " changed while it was being saved");
   }

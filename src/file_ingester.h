@@ -30,8 +30,8 @@ class FileIngester {
   FileIngester& operator=(const FileIngester&) = delete;
 
   // Reads `fd` from its current position to end of file. `name` is used in
-  // error messages only.
-  IngestedContent Ingest(int fd, const std::string& name);
+  // error messages only; `expected_size` (from stat) picks the strategy.
+  IngestedContent Ingest(int fd, const std::string& name, uint64_t expected_size = 0);
 
  private:
   cache::ChunkWriter* writer_;

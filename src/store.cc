@@ -72,13 +72,20 @@ std::unique_ptr<Store> Store::Open(const fs::path& home, Access access) {
     throw Error(ErrorCode::kIOError, "cannot create the store " + home.string() + ": " + ec.message());
   }
   const fs::path index_dir = home / "index";
-  const bool fresh = !fs::exists(index_dir / "CURRENT");
-  // Creating the index is a write, even for a command that only reads.
-  const bool write = access == Access::kWrite || fresh;
-  FileLock lock = FileLock::Acquire(
-      home / "lock", write ? FileLock::Mode::kExclusive : FileLock::Mode::kShared, LockTimeout(),
-      "store " + home.string() + " is busy: another modelfs process is using it; try again when it finishes");
-  if (fresh && !fs::is_empty(home / "packs")) {
+  auto index_exists = [&] { return fs::exists(index_dir / "CURRENT"); };
+  const std::string busy =
+      "store " + home.string() + " is busy: another modelfs process is using it; try again when it finishes";
+  // Creating the index is a write, even for a command that only reads; and
+  // whether it exists is only certain once the lock is held.
+  bool write = access == Access::kWrite || !index_exists();
+  FileLock lock = FileLock::Acquire(home / "lock", write ? FileLock::Mode::kExclusive : FileLock::Mode::kShared,
+                                    LockTimeout(), busy);
+  if (!write && !index_exists()) {
+    { FileLock shared = std::move(lock); }  // release before asking for more
+    lock = FileLock::Acquire(home / "lock", FileLock::Mode::kExclusive, LockTimeout(), busy);
+    write = true;
+  }
+  if (!index_exists() && !fs::is_empty(home / "packs")) {
     throw Error(ErrorCode::kCorruption,
                 "the index of store " + home.string() +
                     " is missing but its packs/ directory holds data; restore index/ from a backup "
@@ -129,7 +136,7 @@ SaveResult Store::SaveDirectory(const SaveRequest& request) {
     if (entry.type == FileType::kFile) {
       UniqueFd fd(::open(entry.source.c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd.valid()) ThrowErrno("cannot read " + entry.source.string());
-      IngestedContent content = ingester.Ingest(fd.get(), entry.source.string());
+      IngestedContent content = ingester.Ingest(fd.get(), entry.source.string(), entry.size);
       file.size = content.size;
       file.sha256 = content.sha256;
       total += content.size;

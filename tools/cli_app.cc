@@ -24,8 +24,11 @@ int RunCommandLine(CommandContext& ctx, const std::vector<std::string>& argv) {
   std::vector<std::string> args(argv.rbegin(), argv.rend() - 1);  // CLI11 wants them reversed
   try {
     app.parse(args);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e, ctx.out(), ctx.err());
   } catch (const CLI::ParseError& e) {
-    return app.exit(e, ctx.out(), ctx.err()) == 0 ? 0 : 1;
+    ctx.err() << "Error: " << e.what() << "\nRun with --help for usage." << std::endl;
+    return 1;
   } catch (const ForwardedToDaemon& forwarded) {
     return forwarded.exit_code;
   } catch (const std::exception& e) {

@@ -233,6 +233,28 @@ TEST_CASE("Catalog: AddModel stores the model, its files and blobs", "[catalog]"
   for (const auto& ch : w.chunks) CHECK(live.count(ch.hash) == 1);
 }
 
+TEST_CASE("Catalog: ListFiles below a directory", "[catalog]") {
+  CatalogFixture f;
+  BlobRecord b = Blob("b", 1);
+  ModelRecord m = Model("m", "v1", 1);
+  f.Add(m,
+        {File("a.txt", Sha("b"), 1), Dir("sub"), File("sub/x", Sha("b"), 1), Dir("sub/deep"),
+         File("sub/deep/y", Sha("b"), 1), Dir("subway"), File("subway/z", Sha("b"), 1)},
+        {{Sha("b"), b}});
+  auto paths = [&](std::string_view dir) {
+    std::vector<std::string> out;
+    for (const auto& file : f.catalog.ListFiles(m, dir)) out.push_back(file.path);
+    return out;
+  };
+  CHECK(paths("").size() == 7);
+  CHECK(paths("sub") == std::vector<std::string>{"sub/deep", "sub/deep/y", "sub/x"});
+  CHECK(paths("sub/deep") == std::vector<std::string>{"sub/deep/y"});
+  CHECK(paths("subway") == std::vector<std::string>{"subway/z"});
+  CHECK(paths("nope").empty());
+  CHECK(paths("a.txt").empty());
+  CHECK(f.catalog.FindBlob(Sha("b"))->refcount == 4);
+}
+
 TEST_CASE("Catalog: AddModel refuses a file whose content was not stored", "[catalog]") {
   CatalogFixture f;
   Index::Batch batch;

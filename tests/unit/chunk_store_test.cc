@@ -54,6 +54,12 @@ std::vector<Chunk> RandomChunks(int n, size_t size, uint64_t seed) {
   return out;
 }
 
+ChunkSet SetOf(const std::vector<Chunk>& chunks, bool (*pick)(size_t)) {
+  ChunkSet set;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (pick(i)) set.insert(chunks[i].hash);
+  }
+
 const uint8_t* U8(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 
 struct Fixture {
@@ -400,21 +406,59 @@ TEST_CASE("ChunkStore::Recover cleans up after a simulated crash", "[chunk_store
   }
 }
 
-TEST_CASE("ChunkStore: reading an unknown chunk fails", "[chunk_store]") {
+TEST_CASE("ChunkStore: reading an unknown chunk is kCorruption", "[chunk_store]") {
   Fixture f;
   f.Commit(RandomChunks(1, 100, 10));
   std::string out;
   const auto unknown = ChunkHash::Of("unknown", 7);
   CHECK_FALSE(f.store->Locate(unknown));
-  CHECK(ThrownCode([&] { f.store->Read(unknown, &out); }) != "no error");
+  // chunk_store.h: "throws kCorruption when it is missing or damaged".
+  CHECK(ThrownCode([&] { f.store->Read(unknown, &out); }) == "kCorruption");
+  std::optional<ChunkLocation> cached;
+  CHECK(ThrownCode([&] { f.store->Read(unknown, &out, &cached); }) == "kCorruption");
 }
 
-// chunk_store.h: "Reads `hash` into `out`; throws kNotFound when unknown".
-TEST_CASE("ChunkStore: reading an unknown chunk throws kNotFound as documented",
-          "[chunk_store][!mayfail]") {
+TEST_CASE("ChunkStore: Read with a cached location", "[chunk_store]") {
   Fixture f;
+  auto chunks = RandomChunks(10, 5000, 25);
+  f.Commit(chunks);
   std::string out;
-  CHECK(ThrownCode([&] { f.store->Read(ChunkHash::Of("unknown", 7), &out); }) == "kNotFound");
+  std::optional<ChunkLocation> cached;
+  f.store->Read(chunks[8].hash, &out, &cached);
+  CHECK(out == chunks[8].data);
+  REQUIRE(cached);
+  CHECK(cached->pack_id == 1);
+  CHECK(cached->Encode() == f.store->Locate(chunks[8].hash)->Encode());
+  out.clear();
+  f.store->Read(chunks[8].hash, &out, &cached);  // served from the cached location
+  CHECK(out == chunks[8].data);
+
+  SECTION("a stale location after GC moved the chunk is looked up again") {
+    const ChunkLocation old = *cached;
+    GcResult r = GarbageCollector(f.store.get()).Collect(SetOf(chunks, [](size_t i) { return i >= 8; }));
+    REQUIRE(r.packs_compacted == 1);
+    REQUIRE_FALSE(fs::exists(f.store->PackPath(1)));
+    out.clear();
+    f.store->Read(chunks[8].hash, &out, &cached);
+    CHECK(out == chunks[8].data);
+    REQUIRE(cached);
+    CHECK(cached->pack_id == 2);
+    CHECK(cached->offset != old.offset);
+    // An uncached read of the other live chunk works too.
+    CHECK(f.Read(chunks[9].hash) == chunks[9].data);
+  }
+  SECTION("a stale location pointing at another chunk's record is looked up again") {
+    std::optional<ChunkLocation> wrong = f.store->Locate(chunks[3].hash);
+    f.store->Read(chunks[5].hash, &out, &wrong);
+    CHECK(out == chunks[5].data);
+    CHECK(wrong->offset == f.store->Locate(chunks[5].hash)->offset);
+  }
+  SECTION("real damage still fails") {
+    FlipByte(f.store->PackPath(1), cached->offset + kRecordHeaderSize + 1);
+    CHECK(ThrownCode([&] { f.store->Read(chunks[8].hash, &out, &cached); }) == "kCorruption");
+    std::optional<ChunkLocation> fresh;
+    CHECK(ThrownCode([&] { f.store->Read(chunks[8].hash, &out, &fresh); }) == "kCorruption");
+  }
 }
 
 TEST_CASE("ChunkStore: damaged or missing packs are corruption on read", "[chunk_store]") {
@@ -442,11 +486,6 @@ TEST_CASE("ChunkStore: damaged or missing packs are corruption on read", "[chunk
   }
 }
 
-ChunkSet SetOf(const std::vector<Chunk>& chunks, bool (*pick)(size_t)) {
-  ChunkSet set;
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    if (pick(i)) set.insert(chunks[i].hash);
-  }
   return set;
 }
 
@@ -784,7 +823,7 @@ TEST_CASE("FileIngester: chunks, sha256 and stored bytes", "[ingest]") {
     modelfs::FileIngester ingester(writer.get(), chunker);
     UniqueFd fd(::open(file.c_str(), O_RDONLY));
     REQUIRE(fd.valid());
-    content = ingester.Ingest(fd.get(), file.string());
+    content = ingester.Ingest(fd.get(), file.string(), data.size());
   }
   CHECK(content.size == data.size());
   CHECK(content.sha256 == Sha256::Digest(data.data(), data.size()));
@@ -808,37 +847,47 @@ TEST_CASE("FileIngester: chunks, sha256 and stored bytes", "[ingest]") {
   // Random data is stored raw: the pack holds the data plus record headers.
   CHECK(f.CommittedBytes() <= kPackFileHeaderSize + data.size() + expected.size() * kRecordHeaderSize);
 
-  SECTION("an empty file") {
-    const fs::path empty = f.dir / "empty.bin";
-    modelfs::testing::WriteFile(empty, "");
-    auto w = f.store->NewWriter();
-    modelfs::FileIngester ingester(w.get(), chunker);
-    UniqueFd fd(::open(empty.c_str(), O_RDONLY));
-    auto c = ingester.Ingest(fd.get(), "empty");
-    CHECK(c.size == 0);
-    CHECK(c.chunks.empty());
-    CHECK(c.sha256 == Sha256::Digest("", 0));
-  }
-  SECTION("a compressible file is stored compressed") {
-    const std::string text = CompressibleBytes(3 << 20, 24);
-    const fs::path tf = f.dir / "text.txt";
-    modelfs::testing::WriteFile(tf, text);
-    auto w = f.store->NewWriter();
-    modelfs::FileIngester ingester(w.get(), chunker);
-    UniqueFd fd(::open(tf.c_str(), O_RDONLY));
-    auto c = ingester.Ingest(fd.get(), "text");
-    CHECK(c.size == text.size());
-    CHECK(w->stored_bytes() < text.size() / 2);
-  }
-  SECTION("ingesting the same file again stores nothing new") {
-    auto w = f.store->NewWriter();
-    modelfs::FileIngester ingester(w.get(), chunker);
-    UniqueFd fd(::open(file.c_str(), O_RDONLY));
-    auto again = ingester.Ingest(fd.get(), "again");
-    CHECK(again.sha256 == content.sha256);
-    CHECK(w->new_chunks() == 0);
-    CHECK(w->stored_bytes() == 0);
-  }
+  // Ingesting the same file again stores nothing new.
+  auto w = f.store->NewWriter();
+  modelfs::FileIngester ingester(w.get(), chunker);
+  UniqueFd fd(::open(file.c_str(), O_RDONLY));
+  auto again = ingester.Ingest(fd.get(), "again", 0);  // the inline-hash path
+  CHECK(again.sha256 == content.sha256);
+  CHECK(again.chunks.size() == content.chunks.size());
+  CHECK(w->new_chunks() == 0);
+  CHECK(w->stored_bytes() == 0);
+}
+
+TEST_CASE("FileIngester: empty and compressible files", "[ingest]") {
+  Fixture f;
+  const Chunker chunker(ChunkerParams::Default());
+  auto writer = f.store->NewWriter();
+  modelfs::FileIngester ingester(writer.get(), chunker);
+
+  const fs::path empty = f.dir / "empty.bin";
+  modelfs::testing::WriteFile(empty, "");
+  UniqueFd efd(::open(empty.c_str(), O_RDONLY));
+  auto e = ingester.Ingest(efd.get(), "empty", 0);
+  CHECK(e.size == 0);
+  CHECK(e.chunks.empty());
+  CHECK(e.sha256 == Sha256::Digest("", 0));
+  CHECK(writer->new_chunks() == 0);
+
+  const std::string text = CompressibleBytes(3 << 20, 24);
+  const fs::path tf = f.dir / "text.txt";
+  modelfs::testing::WriteFile(tf, text);
+  UniqueFd tfd(::open(tf.c_str(), O_RDONLY));
+  auto t = ingester.Ingest(tfd.get(), "text", text.size());
+  CHECK(t.size == text.size());
+  CHECK(t.sha256 == Sha256::Digest(text.data(), text.size()));
+  CHECK(writer->stored_bytes() < text.size() / 2);
+
+  // Reading from the middle of a descriptor ingests the rest of the file.
+  UniqueFd mfd(::open(tf.c_str(), O_RDONLY));
+  REQUIRE(::lseek(mfd.get(), 1000, SEEK_SET) == 1000);
+  auto m = ingester.Ingest(mfd.get(), "middle", text.size() - 1000);
+  CHECK(m.size == text.size() - 1000);
+  CHECK(m.sha256 == Sha256::Digest(text.data() + 1000, text.size() - 1000));
 }
 
 }  // namespace
