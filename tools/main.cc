@@ -1,12 +1,32 @@
 // tools/main.cc — the `modelfs` program.
+//
+// Besides its own command lines it accepts the form mount(8) uses for
+// `mount -t fuse.modelfs STORE MOUNTPOINT -o OPTIONS` (via mount.fuse3):
+//   modelfs STORE MOUNTPOINT [-o OPTIONS]  ==  modelfs --home STORE mount MOUNTPOINT [-o OPTIONS]
+#include <filesystem>
 #include <iostream>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "tools/cli_app.h"
 
+namespace {
+
+std::vector<std::string> FromMountHelper(std::vector<std::string> args) {
+  static const std::set<std::string> kCommands = {"models", "cache", "verify", "mount", "umount"};
+  if (args.size() < 3 || args[1].empty() || args[1][0] == '-' || kCommands.count(args[1])) return args;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(args[1], ec)) return args;
+  std::vector<std::string> rewritten = {args[0], "--home", args[1], "mount", args[2]};
+  rewritten.insert(rewritten.end(), args.begin() + 3, args.end());
+  return rewritten;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
+  std::vector<std::string> args = FromMountHelper(std::vector<std::string>(argv, argv + argc));
   modelfs::tools::CommandContext ctx(args, std::cout, std::cerr);
   return modelfs::tools::RunCommandLine(ctx, args);
 }

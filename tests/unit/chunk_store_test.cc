@@ -59,6 +59,8 @@ ChunkSet SetOf(const std::vector<Chunk>& chunks, bool (*pick)(size_t)) {
   for (size_t i = 0; i < chunks.size(); ++i) {
     if (pick(i)) set.insert(chunks[i].hash);
   }
+  return set;
+}
 
 const uint8_t* U8(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 
@@ -296,6 +298,9 @@ TEST_CASE("ChunkWriter: appends to the newest pack unless fresh packs are asked 
 TEST_CASE("ChunkWriter: a writer destroyed without Committed rolls back", "[chunk_store]") {
   Fixture f;
   auto chunks = RandomChunks(5, 10000, 8);
+  // Large payloads take the pack writer's direct-write path.
+  chunks.push_back(MakeChunk(RandomBytes(300000, 8)));
+  chunks.push_back(MakeChunk(RandomBytes(70000, 9)));
 
   SECTION("new pack: removed") {
     {
@@ -484,9 +489,6 @@ TEST_CASE("ChunkStore: damaged or missing packs are corruption on read", "[chunk
     CHECK(ThrownCode([&] { f.store->Locate(chunks[0].hash); }) == "kCorruption");
     CHECK(ThrownCode([&] { f.store->Read(chunks[0].hash, &out); }) == "kCorruption");
   }
-}
-
-  return set;
 }
 
 TEST_CASE("GarbageCollector: Estimate", "[gc]") {

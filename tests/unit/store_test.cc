@@ -156,6 +156,41 @@ TEST_CASE("Store: save, list, get and read back byte for byte", "[store]") {
   }
 }
 
+TEST_CASE("Store: model.yaml, labels and metadata", "[store]") {
+  StoreFixture f;
+  WriteFile(f.model / "model.yaml",
+            "name: ignored\nversion: ignored\nmodule: from_yaml\nlabels:\n  owner: alice\n");
+  auto store = Store::Open(f.home, Store::Access::kWrite);
+  SaveRequest req = Request("m:v1", f.model);
+  req.module.clear();
+  req.labels = {{"team", "nlp"}};
+  req.metadata = {{"accuracy", "0.91"}};
+  ModelRecord m = store->SaveDirectory(req).model;
+  CHECK(m.name == "m");
+  CHECK(m.version == "v1");
+  CHECK(m.module == "from_yaml");
+  CHECK(m.file_count == 6);  // model.yaml is not one of the model's files
+  for (const auto& file : store->Files(m)) CHECK(file.path != "model.yaml");
+  CHECK(m.yaml.find("owner: alice") != std::string::npos);
+  CHECK(m.yaml.find("team: nlp") != std::string::npos);
+  CHECK(m.yaml.find("accuracy: 0.91") != std::string::npos);
+  CHECK(m.yaml.find("ignored") == std::string::npos);
+  CHECK(m.yaml.find("name: m\n") != std::string::npos);
+
+  SECTION("the request's module wins over the file's") {
+    SaveRequest r2 = Request("m:v2", f.model);
+    r2.module = "explicit";
+    CHECK(store->SaveDirectory(r2).model.module == "explicit");
+  }
+  SECTION("a broken model.yaml is refused before anything is stored") {
+    WriteFile(f.model / "model.yaml", "labels: [unclosed\n");
+    const uint64_t before = PackBytes(f.home);
+    CHECK(ThrownCode([&] { store->SaveDirectory(Request("m:v3", f.model)); }) == "kInvalidArgument");
+    CHECK(PackBytes(f.home) == before);
+    CHECK(store->List().size() == 1);
+  }
+}
+
 TEST_CASE("Store: bad save requests", "[store]") {
   StoreFixture f;
   auto store = Store::Open(f.home, Store::Access::kWrite);
