@@ -69,6 +69,7 @@ std::optional<ChunkLocation> ChunkLocation::Decode(std::string_view in) {
   loc.stored_size = stored;
   loc.raw_size = raw;
   loc.codec = static_cast<Codec>(in[0]);
+  if (loc.codec != Codec::kRaw && loc.codec != Codec::kZstd) return std::nullopt;
   return loc;
 }
 

@@ -4,6 +4,9 @@
 #include <cstring>
 
 namespace modelfs {
+namespace {
+constexpr size_t kMaxSpares = 4;
+}
 
 BlobReader::BlobReader(const cache::ChunkStore* chunks, const BlobRecord& blob, ChunkPins::Pin pin)
     : chunks_(chunks), chunk_list_(blob.chunks), pin_(std::move(pin)) {
@@ -15,6 +18,21 @@ BlobReader::BlobReader(const cache::ChunkStore* chunks, const BlobRecord& blob, 
   }
 }
 
+std::shared_ptr<std::string> BlobReader::TakeSpareBuffer() {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  // A buffer only this reader still holds can be refilled: resizing it to
+  // a similar chunk size costs no zero-filling, unlike a fresh string.
+  for (auto it = spares_.begin(); it != spares_.end(); ++it) {
+    if (it->use_count() == 1) {
+      auto buffer = std::const_pointer_cast<std::string>(std::move(*it));
+      spares_.erase(it);
+      return buffer;
+    }
+  }
+  if (spares_.size() > kMaxSpares) spares_.erase(spares_.begin());
+  return std::make_shared<std::string>();
+}
+
 std::shared_ptr<const std::string> BlobReader::Chunk(size_t index) {
   std::optional<cache::ChunkLocation> location;
   {
@@ -22,11 +40,12 @@ std::shared_ptr<const std::string> BlobReader::Chunk(size_t index) {
     if (cached_index_ == index) return cached_;
     location = locations_[index];
   }
-  auto fresh = std::make_shared<std::string>();
+  std::shared_ptr<std::string> fresh = TakeSpareBuffer();
   chunks_->Read(chunk_list_[index].hash, fresh.get(), &location);
   std::lock_guard<std::mutex> lock(cache_mu_);
   locations_[index] = location;
   cached_index_ = index;
+  if (cached_) spares_.push_back(std::move(cached_));
   cached_ = fresh;
   return fresh;
 }

@@ -52,11 +52,13 @@ class BlobReader {
   ChunkPins::Pin pin_;
 
   std::shared_ptr<const std::string> Chunk(size_t index);
+  std::shared_ptr<std::string> TakeSpareBuffer();
 
   std::mutex cache_mu_;  // guards the two caches below
   std::vector<std::optional<cache::ChunkLocation>> locations_;
   size_t cached_index_ = SIZE_MAX;
   std::shared_ptr<const std::string> cached_;
+  std::vector<std::shared_ptr<const std::string>> spares_;  // buffers to recycle
 };
 
 }  // namespace modelfs

@@ -68,7 +68,9 @@ std::optional<FileRecord> FileRecord::Decode(std::string_view path, std::string_
   r.executable = value[1] != 0;
   value.remove_prefix(2);
   if (r.type != FileType::kFile && r.type != FileType::kDirectory) return std::nullopt;
-  if (!GetVarint64(&value, &r.size) || !GetLengthPrefixed(&value, &sha)) return std::nullopt;
+  if (!GetVarint64(&value, &r.size) || !GetLengthPrefixed(&value, &sha) || !value.empty()) {
+    return std::nullopt;
+  }
   r.sha256 = sha;
   return r;
 }
@@ -88,8 +90,10 @@ std::string BlobRecord::Encode() const {
 std::optional<BlobRecord> BlobRecord::Decode(std::string_view value) {
   BlobRecord r;
   uint64_t count;
+  constexpr size_t kEntrySize = cache::ChunkHash::kSize + 4;
   if (!GetVarint64(&value, &r.size) || !GetVarint64(&value, &r.refcount) ||
-      !GetVarint64(&value, &count) || value.size() != count * (cache::ChunkHash::kSize + 4)) {
+      !GetVarint64(&value, &count) || count > value.size() / kEntrySize ||
+      value.size() != count * kEntrySize) {
     return std::nullopt;
   }
   r.chunks.reserve(count);

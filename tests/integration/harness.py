@@ -11,6 +11,7 @@ Environment knobs:
   MODELFS_TEST_SEED  seed for the random choices of the crash/concurrency tests
 """
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -22,6 +23,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -309,6 +311,135 @@ class StoreLockHolder:
         self.release()
 
 
+# ----------------------------------------------------------------------------------------------
+# FUSE mounts
+
+MOUNT_WATCHDOG = 90  # seconds; a test still holding a mount after this is stuck on a hung daemon
+
+
+def _unescape_mount_field(s):
+    """/proc/self/mounts writes space, tab, newline and backslash as \\ooo."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
+
+
+def mount_entries():
+    """[(source, mountpoint, fstype, options)] from /proc/self/mounts."""
+    out = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 4:
+                out.append(tuple(_unescape_mount_field(x) for x in parts[:4]))
+    return out
+
+
+def mount_entry(mp):
+    """The last (topmost) /proc/self/mounts entry whose mount point is `mp`, else None.
+
+    Never stats `mp` (which would hang on a hung FUSE daemon or fail on a stale mount)."""
+    mp = os.path.abspath(mp)
+    found = None
+    for e in mount_entries():
+        if e[1] == mp:
+            found = e
+    return found
+
+
+def is_mounted(mp):
+    return mount_entry(mp) is not None
+
+
+def fuse_connection_ids(mp):
+    """The /sys/fs/fuse/connections/<id> names of the FUSE mounts at `mp` (from mountinfo)."""
+    mp = os.path.abspath(mp)
+    ids = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) > 4 and _unescape_mount_field(parts[4]) == mp and ":" in parts[2]:
+                    ids.append(parts[2].split(":")[1])
+    except OSError:
+        pass
+    return ids
+
+
+def _cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return [a.decode("utf-8", "surrogateescape") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return None
+
+
+def pid_alive(pid):
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except OSError:
+        return False
+    state = data.rsplit(")", 1)[-1].split()[0:1]
+    return state != ["Z"]
+
+
+def daemon_pids(home):
+    """PIDs of the `modelfs ... mount ...` processes serving store `home` (pgrep -f on its path)."""
+    home = os.path.abspath(home)
+    try:
+        r = subprocess.run(["pgrep", "-f", "--", home], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    pids = []
+    for tok in r.stdout.split():
+        try:
+            pid = int(tok)
+        except ValueError:
+            continue
+        if pid == os.getpid():
+            continue
+        argv = _cmdline(pid)
+        if not argv or "mount" not in argv:
+            continue
+        if home in argv or ("--home=" + home) in argv:
+            if pid_alive(pid):
+                pids.append(pid)
+    return pids
+
+
+def wait_pids_gone(pids, timeout):
+    """Waits until none of `pids` is alive; returns those still alive at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [p for p in pids if pid_alive(p)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.05)
+
+
+def poll(predicate, timeout=1.0, interval=0.05):
+    """Calls `predicate` every `interval` seconds until it returns true or `timeout` passes.
+
+    Returns (value, seconds waited); the predicate is always called once more at the deadline."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    while True:
+        v = predicate()
+        now = time.monotonic()
+        if v or now >= deadline:
+            return v, now - t0
+        time.sleep(min(interval, max(0.0, deadline - now)))
+
+
+def errno_of(fn, *args, **kw):
+    """Calls fn; returns the errno of the OSError it raised, or None when it succeeded."""
+    try:
+        fn(*args, **kw)
+    except OSError as e:
+        return e.errno
+    return None
+
+
 class ModelfsTestCase(unittest.TestCase):
     """Base class: a temporary directory with a fresh store per test, and CLI helpers."""
 
@@ -359,12 +490,12 @@ class ModelfsTestCase(unittest.TestCase):
 
     # running -----------------------------------------------------------------------------------
     def run_cmd(self, argv, env_extra=None, timeout=DEFAULT_TIMEOUT, binary=False,
-                stdin=subprocess.DEVNULL):
+                stdin=subprocess.DEVNULL, cwd=None):
         env = dict(self.env)
         env.update(env_extra or {})
         t0 = time.monotonic()
         p = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=env, start_new_session=True)
+                             env=env, start_new_session=True, cwd=cwd)
         try:
             out, err = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -561,3 +692,111 @@ class ModelfsTestCase(unittest.TestCase):
                 self.assertEqual(0, rc, "%s: models cat %s failed: %s" % (tag, p, err))
                 self.assertEqual(want[p]["size"], n, "%s: bytes read back from %s" % (tag, p))
                 self.assertEqual(want[p]["sha256"], digest, "%s: content read back of %s" % (tag, p))
+
+    # mounts ------------------------------------------------------------------------------------
+    def mountpoint(self, name="mnt"):
+        """An empty directory under the test's temporary directory."""
+        mp = self.path(name)
+        os.makedirs(mp, exist_ok=True)
+        return mp
+
+    def mount(self, mp=None, *opts, home=None):
+        """Runs `modelfs --home HOME mount MP OPTS...`, which must succeed and leave MP mounted on
+        return.  The unmount is registered as a cleanup before the command runs.  Returns MP."""
+        mp = mp or self.mountpoint()
+        self.add_mount_cleanup(mp, home=home)
+        r = self.mf("mount", mp, *opts, home=home, timeout=30)
+        if r.rc != 0:
+            self.fail("mount failed:\n%s\nmount.log:\n%s" % (r.describe(),
+                                                             self.mount_log(home)[-3000:]))
+        self.assertTrue(is_mounted(mp), "`modelfs mount` returned 0 but %s is not in "
+                        "/proc/self/mounts:\n%s" % (mp, r.describe()))
+        return mp
+
+    def mount_log(self, home=None):
+        try:
+            with open(os.path.join(home or self.home, "mount.log"), "r", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def daemon_pid(self, home=None):
+        """The one daemon serving the store."""
+        pids = daemon_pids(home or self.home)
+        self.assertEqual(1, len(pids), "expected one mount daemon for %s, found %r" % (
+            home or self.home, pids))
+        return pids[0]
+
+    def add_mount_cleanup(self, mp, home=None):
+        """Registers (once per mount point and store) a cleanup that unmounts MP whatever state it
+        is in and ends the store's daemon; plus a watchdog that kills the daemon if the test is
+        still running after MOUNT_WATCHDOG seconds (a hung daemon would otherwise hang the test)."""
+        home = home or self.home
+        key = (os.path.abspath(mp), os.path.abspath(home))
+        registered = self.__dict__.setdefault("_mount_cleanups", set())
+        if key in registered:
+            return
+        registered.add(key)
+        fired = []
+
+        def watchdog():
+            fired.append(time.monotonic())
+            for pid in daemon_pids(home):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            for cid in fuse_connection_ids(mp):
+                try:
+                    with open("/sys/fs/fuse/connections/%s/abort" % cid, "w") as f:
+                        f.write("1")
+                except OSError:
+                    pass
+
+        timer = threading.Timer(MOUNT_WATCHDOG, watchdog)
+        timer.daemon = True
+        timer.start()
+        self.addCleanup(self._cleanup_mount, key[0], key[1], timer, fired)
+
+    def _cleanup_mount(self, mp, home, timer, fired):
+        timer.cancel()
+        problems = []
+        if is_mounted(mp):
+            try:
+                r = self.run_cmd([BIN, "--home", home, "umount", mp], timeout=15)
+                if r.rc != 0 and is_mounted(mp):
+                    problems.append("modelfs umount failed at cleanup: " + r.describe())
+            except AssertionError as e:  # run_cmd's timeout
+                problems.append(str(e))
+        if is_mounted(mp):
+            subprocess.run(["fusermount3", "-uz", mp], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=15)
+        if is_mounted(mp):
+            subprocess.run(["umount", "-l", mp], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=15)
+        left = wait_pids_gone(daemon_pids(home), 3)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        left = wait_pids_gone(left, 10)
+        if left:
+            problems.append("daemon %r still alive after SIGKILL" % left)
+        if fired:
+            problems.append("the test ran for more than %ds with %s mounted: the watchdog "
+                            "killed the daemon (hang?)" % (MOUNT_WATCHDOG, mp))
+        if problems:
+            raise AssertionError("; ".join(problems))
+
+    def assert_errno(self, want, fn, *args, what=None, **kw):
+        """fn(*args) must raise OSError with errno `want`."""
+        got = errno_of(fn, *args, **kw)
+        self.assertEqual(want, got, "%s: expected errno %s, got %s" % (
+            what or getattr(fn, "__name__", fn), errno_name(want), errno_name(got)))
+
+
+def errno_name(e):
+    if e is None:
+        return "success"
+    return "%s(%d)" % (errno.errorcode.get(e, "?"), e)
