@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,17 +98,23 @@ int RunProgram(std::vector<std::string> args) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
+// A FUSE mount whose daemon died (kill -9) answers statfs with ENOTCONN
+// (stat may still succeed from the kernel's attribute cache).
+bool IsStaleMount(const stdfs::path& mountpoint) {
+  struct statvfs sv;
+  return ::statvfs(mountpoint.c_str(), &sv) != 0 && errno == ENOTCONN;
+}
+
 void CheckMountpoint(const stdfs::path& mountpoint) {
+  if (IsStaleMount(mountpoint)) {
+    spdlog::warn("cleaning up the stale mount at {}", mountpoint.string());
+    if (RunProgram({"fusermount3", "-uz", mountpoint.string()}) != 0) {
+      ::umount2(mountpoint.c_str(), MNT_DETACH);
+    }
+  }
   struct stat st;
   if (::stat(mountpoint.c_str(), &st) != 0) {
-    if (errno == ENOTCONN) {
-      // A mount whose daemon died (kill -9): clear it and carry on.
-      spdlog::warn("cleaning up the stale mount at {}", mountpoint.string());
-      if (RunProgram({"fusermount3", "-uz", mountpoint.string()}) != 0) {
-        ::umount2(mountpoint.c_str(), MNT_DETACH);
-      }
-      if (::stat(mountpoint.c_str(), &st) != 0) ThrowErrno("cannot use mountpoint " + mountpoint.string());
-    } else if (errno == ENOENT) {
+    if (errno == ENOENT) {
       throw Error(ErrorCode::kNotFound, "mountpoint " + mountpoint.string() + " does not exist");
     } else {
       ThrowErrno("cannot use mountpoint " + mountpoint.string());
@@ -138,8 +145,9 @@ void CheckFuse() {
 
 // A CLI command forwarded by another process, run against our open store.
 int ServeCommand(const std::shared_ptr<Store>& store, const stdfs::path& mountpoint, ControlRequest& request) {
-  __gnu_cxx::stdio_filebuf<char> out_buf(request.out.get(), std::ios::out);
-  __gnu_cxx::stdio_filebuf<char> err_buf(request.err.get(), std::ios::out);
+  // The stream buffers take ownership of the descriptors and close them.
+  __gnu_cxx::stdio_filebuf<char> out_buf(request.out.Release(), std::ios::out, 1 << 16);
+  __gnu_cxx::stdio_filebuf<char> err_buf(request.err.Release(), std::ios::out, 1 << 12);
   std::ostream out(&out_buf);
   std::ostream err(&err_buf);
   CommandContext ctx(store, mountpoint, out, err, request.cwd);

@@ -760,20 +760,23 @@ class ModelfsTestCase(unittest.TestCase):
 
     def _cleanup_mount(self, mp, home, timer, fired):
         timer.cancel()
+        # Failures of `modelfs umount` here are not reported (tests that unmount check it
+        # themselves); only what the fallbacks cannot undo is.
         problems = []
         if is_mounted(mp):
             try:
-                r = self.run_cmd([BIN, "--home", home, "umount", mp], timeout=15)
-                if r.rc != 0 and is_mounted(mp):
-                    problems.append("modelfs umount failed at cleanup: " + r.describe())
+                self.run_cmd([BIN, "--home", home, "umount", mp], timeout=15)
             except AssertionError as e:  # run_cmd's timeout
-                problems.append(str(e))
+                problems.append("modelfs umount hung at cleanup: %s" % e)
         if is_mounted(mp):
             subprocess.run(["fusermount3", "-uz", mp], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, timeout=15)
         if is_mounted(mp):
             subprocess.run(["umount", "-l", mp], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, timeout=15)
+        if is_mounted(mp):
+            problems.append("%s still mounted after modelfs umount, fusermount3 -uz and "
+                            "umount -l" % mp)
         left = wait_pids_gone(daemon_pids(home), 3)
         for pid in left:
             try:

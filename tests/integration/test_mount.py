@@ -11,7 +11,6 @@ import json
 import mmap
 import os
 import random
-import re
 import stat
 import subprocess
 import threading
@@ -99,6 +98,9 @@ class MountTreeTest(MountTestCase):
         self.save("m:v2", src)
         self.save("other:only", src)
         mp = self.mount()
+        self.assertTrue(os.path.isfile(os.path.join(self.home, "mount.log")),
+                        "the background daemon logs to HOME/mount.log")
+        self.daemon_pid()  # exactly one daemon serves the store, in the background
         # Ready on return: no waiting allowed.
         self.assertEqual(["models"], os.listdir(mp))
         self.assertEqual(["m", "other"], sorted(os.listdir(os.path.join(mp, "models"))))
@@ -663,9 +665,9 @@ class MountForwardingTest(MountTestCase):
             self.assertEqual(plain[k], mounted[k], "%s: differs while mounted" % k)
 
     def test_concurrent_clients(self):
-        """Many clients at once, for a few seconds: parallel saves (one of 2000 small files at a
-        time) and a stream of list/get/cat/files/stats commands.  Every command succeeds and prints
-        its own output (a daemon that mixes up the descriptors of its clients fails this)."""
+        # Many clients at once, for a few seconds: saves (one of 2000 small files at a time) and
+        # a stream of list/get/cat/files/stats commands.  Every command succeeds and prints its
+        # own output (a daemon that mixes up the descriptors of its clients fails this).
         base = make_tree(self.path("base"), files={"w.bin": 64 * KiB, "a.txt": b"alpha\n"})
         self.save("base:v1", base)
         want_yaml = self.ok("models", "get", "base:v1", "-o", "yaml").text
