@@ -8,6 +8,15 @@
 namespace modelfs::tools {
 namespace {
 
+// The mountpoint as /proc/self/mountinfo spells it. A stale mount cannot be
+// stat'ed, so resolution falls back to the lexical form.
+std::filesystem::path MountpointPath(const CommandContext& ctx, const std::string& arg) {
+  const auto absolute = ctx.Absolute(arg).lexically_normal();
+  std::error_code ec;
+  auto canonical = std::filesystem::weakly_canonical(absolute, ec);
+  return ec ? absolute : canonical;
+}
+
 void AddMount(CLI::App& app, CommandContext& ctx) {
   auto* cmd = app.add_subcommand("mount", "Serve the store as a read-only filesystem at MOUNTPOINT");
   auto options = std::make_shared<DaemonOptions>();
@@ -24,7 +33,7 @@ void AddMount(CLI::App& app, CommandContext& ctx) {
     if (ctx.in_daemon()) throw Error(ErrorCode::kInvalidArgument, "the store is already mounted");
     DaemonOptions o = *options;
     o.home = ctx.Home();
-    o.mountpoint = std::filesystem::weakly_canonical(ctx.Absolute(*mountpoint));
+    o.mountpoint = MountpointPath(ctx, *mountpoint);
     for (const auto& opt : *fuse_options) {
       if (opt == "allow_other") o.allow_other = true;
     }
@@ -38,7 +47,7 @@ void AddUnmount(CLI::App& app, CommandContext& ctx) {
   auto mountpoint = std::make_shared<std::string>();
   cmd->add_option("mountpoint", *mountpoint, "where the store is mounted")->required();
   cmd->callback([=, &ctx] {
-    RunUnmount(std::filesystem::weakly_canonical(ctx.Absolute(*mountpoint)));
+    RunUnmount(MountpointPath(ctx, *mountpoint));
   });
 }
 
