@@ -37,6 +37,17 @@ struct OpenFile {
   Node node;
 };
 
+// The xattr protocol: size 0 asks for the length, a short buffer is ERANGE.
+void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
+  if (size == 0) {
+    fuse_reply_xattr(req, value.size());
+  } else if (size < value.size()) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, value.data(), value.size());
+  }
+}
+
 FuseFilesystem* Self(fuse_req_t req) { return static_cast<FuseFilesystem*>(fuse_req_userdata(req)); }
 
 }  // namespace
@@ -237,13 +248,7 @@ struct FuseCallbacks {
       FuseFilesystem* fs = Self(req);
       for (const auto& [key, value] : fs->tree_->ExtendedAttributes(NodeOrThrow(fs, ino))) {
         if (key != name) continue;
-        if (size == 0) {
-          fuse_reply_xattr(req, value.size());
-        } else if (size < value.size()) {
-          fuse_reply_err(req, ERANGE);
-        } else {
-          fuse_reply_buf(req, value.data(), value.size());
-        }
+        ReplyXattr(req, value, size);
         return;
       }
       fuse_reply_err(req, ENODATA);
@@ -258,13 +263,7 @@ struct FuseCallbacks {
         names += key;
         names.push_back('\0');
       }
-      if (size == 0) {
-        fuse_reply_xattr(req, names.size());
-      } else if (size < names.size()) {
-        fuse_reply_err(req, ERANGE);
-      } else {
-        fuse_reply_buf(req, names.data(), names.size());
-      }
+      ReplyXattr(req, names, size);
     });
   }
 };

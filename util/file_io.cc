@@ -10,11 +10,15 @@
 
 namespace modelfs {
 
-size_t PreadFull(int fd, void* buf, size_t n, uint64_t offset, const std::string& what) {
+namespace {
+
+// Calls read_some(buf, n, done) until `n` bytes or end of file; retries EINTR.
+template <typename ReadSome>
+size_t ReadLoop(void* buf, size_t n, const std::string& what, ReadSome read_some) {
   char* p = static_cast<char*>(buf);
   size_t done = 0;
   while (done < n) {
-    ssize_t r = ::pread(fd, p + done, n - done, static_cast<off_t>(offset + done));
+    ssize_t r = read_some(p + done, n - done, done);
     if (r < 0) {
       if (errno == EINTR) continue;
       ThrowErrno("cannot read " + what);
@@ -25,19 +29,16 @@ size_t PreadFull(int fd, void* buf, size_t n, uint64_t offset, const std::string
   return done;
 }
 
+}  // namespace
+
+size_t PreadFull(int fd, void* buf, size_t n, uint64_t offset, const std::string& what) {
+  return ReadLoop(buf, n, what, [&](char* p, size_t want, size_t done) {
+    return ::pread(fd, p, want, static_cast<off_t>(offset + done));
+  });
+}
+
 size_t ReadFull(int fd, void* buf, size_t n, const std::string& what) {
-  char* p = static_cast<char*>(buf);
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = ::read(fd, p + done, n - done);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      ThrowErrno("cannot read " + what);
-    }
-    if (r == 0) break;
-    done += static_cast<size_t>(r);
-  }
-  return done;
+  return ReadLoop(buf, n, what, [&](char* p, size_t want, size_t) { return ::read(fd, p, want); });
 }
 
 void WriteFull(int fd, const void* buf, size_t n, const std::string& what) {

@@ -1,0 +1,353 @@
+#include "remote/http_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <exception>
+#include <string_view>
+
+#include "remote/http_error.h"
+#include "remote/url.h"
+#include "util/error.h"
+
+namespace modelfs::remote {
+
+namespace {
+
+constexpr size_t kErrorBodyLimit = 64 << 10;
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      throw Error(ErrorCode::kIOError, "libcurl could not be initialized.");
+    }
+  });
+}
+
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
+
+void Append(Slist* list, const std::string& line) {
+  curl_slist* grown = curl_slist_append(list->get(), line.c_str());
+  if (grown == nullptr) throw Error(ErrorCode::kIOError, "Out of memory building HTTP headers.");
+  list->release();
+  list->reset(grown);
+}
+
+bool IsRedirectStatus(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// Headers that identify the user to the origin server; never sent elsewhere.
+bool IsCredentialHeader(std::string_view name) {
+  return HeaderNameEquals(name, "Authorization") || HeaderNameEquals(name, "Cookie");
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
+                        s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// The state of one transfer (one hop of a request), shared with curl's callbacks.
+struct Transfer {
+  const HttpRequest* request;
+  HttpResponse* response;
+  bool follow;
+  bool head_done = false;  // the final header block of the current response ended
+  bool to_sink = false;    // the body goes to request->sink
+  bool discard = false;    // the body of a redirect being followed
+  bool too_large = false;
+  std::exception_ptr error;
+};
+
+void EndOfHeaders(Transfer* t) {
+  HttpResponse* r = t->response;
+  if (r->status < 200) return;  // 1xx: another header block follows
+  t->head_done = true;
+  if (t->follow && IsRedirectStatus(r->status) && r->headers.Has("Location")) {
+    t->discard = true;
+    return;
+  }
+  t->to_sink = t->request->sink && r->status >= 200 && r->status < 300 &&
+               t->request->method == HttpRequest::Method::kGet;
+  if (t->request->on_headers) t->request->on_headers(r->status, r->headers);
+}
+
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t n = size * count;
+  std::string_view line(data, n);
+  try {
+    if (line.substr(0, 5) == "HTTP/") {  // a new response (1xx, or after a proxy CONNECT)
+      t->response->headers.Clear();
+      t->head_done = false;
+      size_t sp = line.find(' ');
+      long status = 0;
+      for (size_t i = sp + 1; sp != std::string_view::npos && i < line.size() &&
+                              line[i] >= '0' && line[i] <= '9';
+           ++i) {
+        status = status * 10 + (line[i] - '0');
+      }
+      t->response->status = status;
+    } else if (Trim(line).empty()) {
+      if (!t->head_done) EndOfHeaders(t);
+    } else if (line.front() == ' ' || line.front() == '\t') {
+      t->response->headers.ContinueLast(Trim(line));
+    } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
+      t->response->headers.Add(std::string(Trim(line.substr(0, colon))),
+                               std::string(Trim(line.substr(colon + 1))));
+    }
+  } catch (...) {
+    t->error = std::current_exception();
+    return 0;
+  }
+  return n;
+}
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t n = size * count;
+  HttpResponse* r = t->response;
+  if (t->discard) return n;
+  if (t->to_sink) {
+    try {
+      if (!t->request->sink(data, n)) {
+        r->stopped = true;
+        return 0;
+      }
+    } catch (...) {
+      t->error = std::current_exception();
+      return 0;
+    }
+    r->body_bytes += n;
+    return n;
+  }
+  size_t limit = t->request->sink ? kErrorBodyLimit : t->request->max_body;
+  if (r->body.size() + n > limit) {
+    if (!t->request->sink) {
+      t->too_large = true;
+      return 0;
+    }
+    n = limit - r->body.size();  // keep the start of an error page only
+  }
+  r->body.append(data, n);
+  r->body_bytes += size * count;
+  return size * count;
+}
+
+void LockShare(CURL*, curl_lock_data data, curl_lock_access, void* user) {
+  auto* locks = static_cast<std::mutex*>(user);
+  locks[static_cast<size_t>(data) % 8].lock();
+}
+
+void UnlockShare(CURL*, curl_lock_data data, void* user) {
+  auto* locks = static_cast<std::mutex*>(user);
+  locks[static_cast<size_t>(data) % 8].unlock();
+}
+
+}  // namespace
+
+struct HttpClient::Handle {
+  Handle() : easy(curl_easy_init()) {
+    if (easy == nullptr) throw Error(ErrorCode::kIOError, "libcurl could not create a handle.");
+  }
+  ~Handle() { curl_easy_cleanup(easy); }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  CURL* easy;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+// Borrows a handle from the pool for one request and returns it, with its
+// connections, when the request ends however it ends.
+class HttpClient::Lease {
+ public:
+  explicit Lease(HttpClient* client) : client_(client), handle_(client->Acquire()) {}
+  ~Lease() { client_->Release(std::move(handle_)); }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+
+  Handle* get() const { return handle_.get(); }
+
+ private:
+  HttpClient* client_;
+  std::unique_ptr<Handle> handle_;
+};
+
+HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options)) {
+  GlobalInit();
+  static_assert(CURL_LOCK_DATA_LAST <= 8, "share_locks_ needs one mutex per lock kind");
+  CURLSH* share = curl_share_init();
+  if (share == nullptr) throw Error(ErrorCode::kIOError, "libcurl could not create a share.");
+  curl_share_setopt(share, CURLSHOPT_LOCKFUNC, LockShare);
+  curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, UnlockShare);
+  curl_share_setopt(share, CURLSHOPT_USERDATA, static_cast<void*>(share_locks_));
+  curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  // Not CURL_LOCK_DATA_CONNECT: libcurl does not support sharing connections
+  // between concurrent threads. Each pooled handle keeps its own instead.
+  share_ = share;
+}
+
+HttpClient::~HttpClient() {
+  idle_.clear();  // every handle must be gone before the share
+  curl_share_cleanup(static_cast<CURLSH*>(share_));
+}
+
+std::unique_ptr<HttpClient::Handle> HttpClient::Acquire() {
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (!idle_.empty()) {
+      std::unique_ptr<Handle> h = std::move(idle_.back());
+      idle_.pop_back();
+      return h;
+    }
+  }
+  return std::make_unique<Handle>();
+}
+
+void HttpClient::Release(std::unique_ptr<Handle> handle) {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  if (idle_.size() < options_.max_idle_handles) idle_.push_back(std::move(handle));
+  // else: the handle and its connections close here.
+}
+
+HttpResponse HttpClient::Perform(const HttpRequest& request) {
+  Lease lease(this);
+  const bool follow = request.redirects == RedirectMode::kFollow;
+  std::string url = request.url;
+  bool send_credentials = true;
+  long connections = 0;
+  for (int hop = 0;; ++hop) {
+    HttpResponse r = PerformOnce(lease.get(), request, url, send_credentials, follow);
+    connections += r.new_connections;
+    r.effective_url = url;
+    std::optional<std::string> location = r.headers.Get("Location");
+    if (IsRedirectStatus(r.status) && location) {
+      if (follow) {
+        r.redirect_url = ResolveUrl(url, *location);  // throws on a bad Location
+      } else {
+        try {
+          r.redirect_url = ResolveUrl(url, *location);
+        } catch (const Error&) {
+          // The caller gets the raw Location header to judge.
+        }
+      }
+    }
+    if (!follow || !r.redirect_url) {
+      r.redirects_followed = hop;
+      r.new_connections = connections;
+      return r;
+    }
+    if (hop >= request.max_redirects) {
+      throw HttpError(ErrorCode::kIOError,
+                      std::string(request.method_name()) + " " + RedactUrl(request.url) +
+                          " was redirected more than " + std::to_string(request.max_redirects) +
+                          " times.",
+                      false);
+    }
+    if (send_credentials && !SameOrigin(request.url, *r.redirect_url)) send_credentials = false;
+    url = *r.redirect_url;
+  }
+}
+
+HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
+                                     const std::string& url, bool send_credentials,
+                                     bool follow) {
+  CURL* easy = handle->easy;
+  curl_easy_reset(easy);  // keeps the handle's connections, drops its options
+  handle->errbuf[0] = '\0';
+
+  HttpResponse response;
+  Transfer transfer{&request, &response, follow};
+
+  curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, handle->errbuf);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_SHARE, static_cast<CURLSH*>(share_));
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options_.connect_timeout.count()));
+  long idle_seconds = static_cast<long>((options_.idle_timeout.count() + 999) / 1000);
+  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, std::max(1L, idle_seconds));
+  if (options_.total_timeout.count() > 0) {
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.total_timeout.count()));
+  }
+  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, options_.receive_buffer);
+  curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
+  if (request.method == HttpRequest::Method::kHead) {
+    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+  } else {
+    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+  }
+  std::string range;
+  if (request.range) {
+    range = std::to_string(request.range->first) + "-" +
+            (request.range->last ? std::to_string(*request.range->last) : "");
+    curl_easy_setopt(easy, CURLOPT_RANGE, range.c_str());
+  }
+
+  Slist headers;
+  if (request.accept_compressed) {
+    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");  // all curl can decode
+  } else {
+    Append(&headers, "Accept-Encoding: identity");
+  }
+  for (const auto& [name, value] : request.headers) {
+    if (!send_credentials && IsCredentialHeader(name)) continue;
+    Append(&headers, name + ": " + value);
+  }
+  if (send_credentials) {
+    for (const auto& [name, value] : request.credentials) Append(&headers, name + ": " + value);
+  }
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers.get());
+
+  CURLcode rc = curl_easy_perform(easy);
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, nullptr);  // `headers` dies before the handle
+
+  if (transfer.error) std::rethrow_exception(transfer.error);
+  if (transfer.too_large) {
+    throw HttpError(ErrorCode::kIOError,
+                    std::string(request.method_name()) + " " + RedactUrl(url) +
+                        " returned a body larger than " + std::to_string(request.max_body) +
+                        " bytes.",
+                    false, response.status, response.headers);
+  }
+  if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && response.stopped)) {
+    throw TransportError(request.method_name(), url, rc, handle->errbuf);
+  }
+  long status = 0;
+  if (curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status != 0) {
+    response.status = status;
+  }
+  long connects = 0;
+  if (curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK) {
+    response.new_connections = connects;
+  }
+  return response;
+}
+
+void ThrowUnlessSuccess(const HttpRequest& request, const HttpResponse& response) {
+  if (response.status >= 200 && response.status < 300) return;
+  throw StatusError(request.method_name(), response.effective_url.empty() ? request.url
+                                                                          : response.effective_url,
+                    response.status, response.headers);
+}
+
+}  // namespace modelfs::remote
