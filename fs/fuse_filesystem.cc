@@ -244,6 +244,11 @@ struct FuseCallbacks {
   }
 
   static void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+    // ls -l asks every file for security.* and system.* attributes.
+    if (std::strncmp(name, "user.modelfs.", 13) != 0) {
+      fuse_reply_err(req, ENODATA);
+      return;
+    }
     Guard(req, "getxattr", [&] {
       FuseFilesystem* fs = Self(req);
       for (const auto& [key, value] : fs->tree_->ExtendedAttributes(NodeOrThrow(fs, ino))) {
@@ -292,6 +297,7 @@ const fuse_lowlevel_ops& FuseFilesystem::Operations() {
 }
 
 void FuseFilesystem::ModelChanged(const std::string& name) {
+  tree_->Invalidate(name);
   if (!session_) return;
   const Node models{NodeKind::kModels, {}, {}, {}};
   const Node name_dir{NodeKind::kName, name, {}, {}};
@@ -301,8 +307,7 @@ void FuseFilesystem::ModelChanged(const std::string& name) {
   // Versions the kernel knows that no longer exist lose their entries.
   std::vector<std::string> gone;
   inodes_.ForEach([&](uint64_t, const Node& n) {
-    if (n.kind == NodeKind::kVersion && n.name == name &&
-        !tree_->store().catalog().FindModel(n.name, n.version)) {
+    if (n.kind == NodeKind::kVersion && n.name == name && !tree_->HasVersion(n.name, n.version)) {
       gone.push_back(n.version);
     }
   });

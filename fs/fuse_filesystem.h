@@ -19,7 +19,7 @@ namespace modelfs::fs {
 class FuseFilesystem {
  public:
   // *tree must outlive the filesystem.
-  explicit FuseFilesystem(const ModelTree* tree) : tree_(tree) {}
+  explicit FuseFilesystem(ModelTree* tree) : tree_(tree) {}
   FuseFilesystem(const FuseFilesystem&) = delete;
   FuseFilesystem& operator=(const FuseFilesystem&) = delete;
 
@@ -33,7 +33,7 @@ class FuseFilesystem {
 
  private:
   friend struct FuseCallbacks;
-  const ModelTree* tree_;
+  ModelTree* tree_;
   InodeTable inodes_;
   fuse_session* session_ = nullptr;
 };

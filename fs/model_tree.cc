@@ -63,12 +63,19 @@ uint64_t InodeOf(const Node& node) {
 }
 
 ModelTree::ModelTree(const Store* store, bool latest_as_file, int64_t mount_time_ns)
-    : store_(store), latest_as_file_(latest_as_file), mount_time_ns_(mount_time_ns) {}
+    : store_(store), models_(&store->catalog()), latest_as_file_(latest_as_file),
+      mount_time_ns_(mount_time_ns) {}
 
 ModelRecord ModelTree::Model(const Node& node) const {
-  auto model = store_->catalog().FindModel(node.name, node.version);
+  auto model = models_.Find(node.name, node.version);
   if (!model) throw Error(ErrorCode::kNotFound, "model " + node.name + ":" + node.version + " is gone");
   return *model;
+}
+
+ModelRecord ModelTree::Newest(const std::string& name) const {
+  auto versions = models_.VersionsOf(name);
+  if (versions->empty()) throw Error(ErrorCode::kNotFound, "model " + name + " is gone");
+  return versions->front();
 }
 
 std::optional<Node> ModelTree::Child(const Node& parent, std::string_view name) const {
@@ -78,21 +85,21 @@ std::optional<Node> ModelTree::Child(const Node& parent, std::string_view name) 
       if (name == kModelsDir) return Node{NodeKind::kModels, {}, {}, {}};
       return std::nullopt;
     case NodeKind::kModels:
-      if (!IsValidTagPart(name) || catalog.ListModels(name).empty()) return std::nullopt;
+      if (!IsValidTagPart(name) || models_.VersionsOf(std::string(name))->empty()) return std::nullopt;
       return Node{NodeKind::kName, std::string(name), {}, {}};
     case NodeKind::kName:
       if (name == kLatest) {
-        if (catalog.ListModels(parent.name).empty()) return std::nullopt;
+        if (models_.VersionsOf(parent.name)->empty()) return std::nullopt;
         return Node{NodeKind::kLatest, parent.name, {}, {}};
       }
-      if (!IsValidTagPart(name) || !catalog.FindModel(parent.name, name)) return std::nullopt;
+      if (!IsValidTagPart(name) || !models_.Find(parent.name, std::string(name))) return std::nullopt;
       return Node{NodeKind::kVersion, parent.name, std::string(name), {}};
     case NodeKind::kVersion:
     case NodeKind::kDir: {
       if (parent.kind == NodeKind::kVersion && name == kModelYaml) {
         return Node{NodeKind::kModelYaml, parent.name, parent.version, {}};
       }
-      auto model = catalog.FindModel(parent.name, parent.version);
+      auto model = models_.Find(parent.name, parent.version);
       if (!model) return std::nullopt;
       const std::string path = parent.path.empty() ? std::string(name) : parent.path + "/" + std::string(name);
       auto file = catalog.FindFile(*model, path);
@@ -111,25 +118,14 @@ std::vector<DirEntry> ModelTree::List(const Node& dir) const {
     case NodeKind::kRoot:
       entries.push_back({kModelsDir, {NodeKind::kModels, {}, {}, {}}});
       break;
-    case NodeKind::kModels: {
-      std::string last;
-      for (const auto& m : catalog.ListModels()) {
-        if (m.name == last) continue;
-        last = m.name;
-        entries.push_back({m.name, {NodeKind::kName, m.name, {}, {}}});
-      }
-      std::sort(entries.begin(), entries.end(),
-                [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
-      entries.erase(std::unique(entries.begin(), entries.end(),
-                                [](const DirEntry& a, const DirEntry& b) { return a.name == b.name; }),
-                    entries.end());
+    case NodeKind::kModels:
+      for (const auto& name : *models_.AllNames()) entries.push_back({name, {NodeKind::kName, name, {}, {}}});
       break;
-    }
     case NodeKind::kName: {
-      auto versions = catalog.ListModels(dir.name);
-      if (versions.empty()) throw Error(ErrorCode::kNotFound, "model " + dir.name + " is gone");
+      auto versions = models_.VersionsOf(dir.name);
+      if (versions->empty()) throw Error(ErrorCode::kNotFound, "model " + dir.name + " is gone");
       entries.push_back({kLatest, {NodeKind::kLatest, dir.name, {}, {}}});
-      for (const auto& m : versions) entries.push_back({m.version, {NodeKind::kVersion, m.name, m.version, {}}});
+      for (const auto& m : *versions) entries.push_back({m.version, {NodeKind::kVersion, m.name, m.version, {}}});
       break;
     }
     case NodeKind::kVersion:
@@ -164,7 +160,7 @@ struct stat ModelTree::Attributes(const Node& node) const {
     for (const auto& e : List(node)) subdirs += e.node.is_directory() ? 1 : 0;
     st.st_nlink = 2 + subdirs;
     if (node.kind == NodeKind::kName) {
-      SetTime(&st, store_->catalog().ListModels(node.name).front().creation_ns);
+      SetTime(&st, Newest(node.name).creation_ns);
     } else if (node.kind == NodeKind::kVersion || node.kind == NodeKind::kDir) {
       SetTime(&st, Model(node).creation_ns);
     }
@@ -173,11 +169,10 @@ struct stat ModelTree::Attributes(const Node& node) const {
   st.st_nlink = 1;
   switch (node.kind) {
     case NodeKind::kLatest: {
-      const auto newest = store_->catalog().ListModels(node.name);
-      if (newest.empty()) throw Error(ErrorCode::kNotFound, "model " + node.name + " is gone");
+      const ModelRecord newest = Newest(node.name);
       st.st_mode = latest_as_file_ ? S_IFREG | 0444 : S_IFLNK | 0777;
-      st.st_size = static_cast<off_t>(newest.front().version.size());
-      SetTime(&st, newest.front().creation_ns);
+      st.st_size = static_cast<off_t>(newest.version.size());
+      SetTime(&st, newest.creation_ns);
       break;
     }
     case NodeKind::kModelYaml: {
@@ -206,9 +201,7 @@ std::string ModelTree::VirtualContent(const Node& node) const {
 }
 
 std::string ModelTree::LinkTarget(const Node& node) const {
-  const auto versions = store_->catalog().ListModels(node.name);
-  if (versions.empty()) throw Error(ErrorCode::kNotFound, "model " + node.name + " is gone");
-  return versions.front().version;
+  return Newest(node.name).version;
 }
 
 std::unique_ptr<BlobReader> ModelTree::OpenFile(const Node& node) const {

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fs/model_cache.h"
 #include "src/store.h"
 
 namespace modelfs::fs {
@@ -70,13 +71,23 @@ class ModelTree {
   // Provenance of a node for extended attributes: "user.modelfs.*" -> value.
   std::vector<std::pair<std::string, std::string>> ExtendedAttributes(const Node& node) const;
 
+  // Forgets what the tree knows of model `name` (after a save or delete).
+  void Invalidate(const std::string& name) { models_.Invalidate(name); }
+  // Whether name:version exists (as of the last invalidation).
+  bool HasVersion(const std::string& name, const std::string& version) const {
+    return models_.Find(name, version).has_value();
+  }
+
   const Store& store() const { return *store_; }
   bool latest_as_file() const { return latest_as_file_; }
 
  private:
   ModelRecord Model(const Node& node) const;
+  // The newest version of `name`; throws kNotFound when there is none.
+  ModelRecord Newest(const std::string& name) const;
 
   const Store* store_;
+  ModelCache models_;
   bool latest_as_file_;
   int64_t mount_time_ns_;
 };

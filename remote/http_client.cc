@@ -64,7 +64,7 @@ struct Transfer {
   bool to_sink = false;    // the body goes to request->sink
   bool discard = false;    // the body of a redirect being followed
   bool too_large = false;
-  std::exception_ptr error;
+  std::exception_ptr error{};
 };
 
 void EndOfHeaders(Transfer* t) {

@@ -29,6 +29,9 @@ struct RetryOptions {
   std::chrono::milliseconds base_delay{200};
   std::chrono::milliseconds max_delay{10000};
   std::chrono::milliseconds max_retry_after{60000};
+  // A try that delivered new body bytes before failing is resumed without
+  // counting towards max_attempts, at most this many times per fetch.
+  int max_resumes = 100;
 };
 
 class RetryPolicy {

@@ -34,6 +34,16 @@ std::vector<ModelRecord> Catalog::ListModels(std::string_view name) const {
   return models;
 }
 
+std::vector<std::string> Catalog::ListModelNames() const {
+  std::vector<std::string> names;
+  index_->Scan(cache::Column::kModels, "", [&](std::string_view key, std::string_view) {
+    std::string_view name = key.substr(0, key.find('\0'));
+    if (names.empty() || names.back() != name) names.emplace_back(name);
+    return true;
+  });
+  return names;
+}
+
 std::optional<ModelRecord> Catalog::FindModel(std::string_view name, std::string_view version) const {
   const std::string key = ModelKey(name, version);
   auto value = index_->Get(cache::Column::kModels, key);

@@ -26,6 +26,8 @@ class Catalog {
 
   // Every version of `name` (every model when empty), newest first.
   std::vector<ModelRecord> ListModels(std::string_view name = {}) const;
+  // The distinct model names, sorted (reads keys only).
+  std::vector<std::string> ListModelNames() const;
   std::optional<ModelRecord> FindModel(std::string_view name, std::string_view version) const;
   // "name" / "name:latest" -> newest; "name:v" -> exact version, else the
   // unique version starting with v. Throws kNotFound, or kInvalidArgument

@@ -1,0 +1,624 @@
+// Tests for remote/: URL helpers, HttpClient, RetryPolicy and RetryingFetch,
+// against a small HTTP/1.1 server (Python standard library) that each test
+// starts on 127.0.0.1 with an ephemeral port. "localhost" reaches the same
+// server under another host name, which stands in for a CDN.
+#include "remote/http_client.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "remote/http_error.h"
+#include "remote/retry_policy.h"
+#include "remote/retrying_fetch.h"
+#include "remote/url.h"
+#include "util/error.h"
+
+extern char** environ;
+
+namespace modelfs::remote {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Paths: /data (a 2 MiB blob, byte i = i % 251, with Range), /reset/K and
+// /truncate (a body broken after `at` bytes), /short (half the promised
+// range), /status/N, /flaky/K, /ratelimit/K, /redirect?to=, /loop, /echo
+// (request headers as JSON), /stall, /hang, /link, /gzip, /stats.
+constexpr const char* kServerScript = R"PY(
+import gzip, http.server, json, socket, socketserver, struct, sys, threading, time, urllib.parse
+BLOB = (bytes(range(251)) * (2 ** 21 // 251 + 1))[: 2 ** 21]
+lock = threading.Lock()
+state = {"connections": 0, "log": [], "counters": {}}
+def bump(key):
+    with lock:
+        state["counters"][key] = state["counters"].get(key, 0) + 1
+        return state["counters"][key]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args): pass
+    def setup(self):
+        super().setup()
+        with lock: state["connections"] += 1
+    def send(self, code, body=b"", headers=(), length=None):
+        self.send_response(code)
+        for k, v in headers: self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        if self.command != "HEAD": self.wfile.write(body)
+    def data(self, q, honour_range=True, cut=None, how=None):
+        data = BLOB[: int(q.get("size", len(BLOB)))]
+        rng = self.headers.get("Range")
+        if not rng or not honour_range:
+            code, first, last, hdrs = 200, 0, len(data) - 1, []
+        else:
+            a, b = rng[len("bytes="):].split("-")
+            first, last = int(a), min(int(b) if b else len(data) - 1, len(data) - 1)
+            if first >= len(data):
+                return self.send(416, b"", [("Content-Range", "bytes */%d" % len(data))])
+            shift = int(q.get("shift", 0))
+            hdrs = [("Content-Range", "bytes %d-%d/%d" % (first + shift, last + shift, len(data)))]
+            code = 206
+        body = data[first : last + 1]
+        if how == "short":
+            body = body[: len(body) // 2]
+            return self.send(code, body, hdrs)
+        if cut is None or self.command == "HEAD":
+            return self.send(code, body, hdrs)
+        self.send(code, body[:cut], hdrs, length=len(body))
+        self.wfile.flush()
+        time.sleep(0.3)
+        if how == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        self.close_connection = True
+    def do_HEAD(self): self.do_GET()
+    def do_GET(self):
+        u = urllib.parse.urlsplit(self.path)
+        q = dict(urllib.parse.parse_qsl(u.query))
+        parts = u.path.strip("/").split("/")
+        with lock:
+            state["log"].append({"path": u.path, "method": self.command,
+                                 "headers": {k.lower(): v for k, v in self.headers.items()}})
+        kind = parts[0]
+        if kind == "stats":
+            return self.send(200, json.dumps(state).encode(), [("Content-Type", "application/json")])
+        if kind == "data":
+            return self.data(q, honour_range=not q.get("norange"))
+        if kind == "reset":
+            n = bump(u.path)
+            return self.data(q, cut=int(q["at"]) if n <= int(q["times"]) else None, how="reset")
+        if kind == "truncate":
+            return self.data(q, cut=int(q["at"]), how="close")
+        if kind == "short":
+            return self.data(q, how="short")
+        if kind == "status":
+            return self.send(int(parts[1]), b"<html>error page</html>",
+                             [("X-Error-Code", "Boom"), ("X-Error-Message", "It broke")])
+        if kind == "flaky":
+            n = bump(u.path)
+            if n <= int(q["fail"]):
+                return self.send(int(q.get("code", 500)), b"try again")
+            return self.data(q)
+        if kind == "ratelimit":
+            if bump(u.path) == 1:
+                return self.send(429, b"slow down", [("Retry-After", q["after"])])
+            return self.data(q)
+        if kind == "redirect":
+            return self.send(int(q.get("code", 302)), b"moved", [("Location", q["to"])])
+        if kind == "loop":
+            return self.send(302, b"", [("Location", "/loop")])
+        if kind == "echo":
+            return self.send(200, json.dumps({k.lower(): v for k, v in self.headers.items()}).encode())
+        if kind == "stall":
+            self.send(200, BLOB[:10], length=1000)
+            self.wfile.flush()
+            time.sleep(30)
+            return
+        if kind == "hang":
+            time.sleep(30)
+            return
+        if kind == "link":
+            page = int(q.get("page", 1))
+            hdrs = [("Link", '<http://%s/link?page=%d>; rel="next"' % (self.headers["Host"], page + 1))] if page < 3 else []
+            return self.send(200, b"page %d" % page, hdrs)
+        if kind == "gzip":
+            if q.get("force") or "gzip" in self.headers.get("Accept-Encoding", ""):
+                return self.send(200, gzip.compress(BLOB[:5000]), [("Content-Encoding", "gzip")])
+            return self.send(200, BLOB[:5000])
+        self.send(404, b"no such test path")
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    def handle_error(self, request, client_address): pass
+srv = S(("127.0.0.1", 0), H)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+)PY";
+
+std::string Blob(uint64_t first, size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((first + i) % 251);
+  return s;
+}
+
+// The Python server as a child process, killed when the object dies.
+class TestServer {
+ public:
+  TestServer() {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    const char* argv[] = {"python3", "-c", kServerScript, nullptr};
+    int rc = posix_spawnp(&pid_, "python3", &actions, nullptr, const_cast<char**>(argv), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(fds[1]);
+    REQUIRE(rc == 0);
+    std::string line;
+    pollfd p{fds[0], POLLIN, 0};
+    char c;
+    while (line.find('\n') == std::string::npos && ::poll(&p, 1, 10000) == 1 &&
+           ::read(fds[0], &c, 1) == 1) {
+      line.push_back(c);
+    }
+    ::close(fds[0]);
+    port_ = std::atoi(line.c_str());
+    REQUIRE(port_ > 0);
+  }
+  ~TestServer() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  TestServer(const TestServer&) = delete;
+  TestServer& operator=(const TestServer&) = delete;
+
+  std::string Url(const std::string& path, const std::string& host = "127.0.0.1") const {
+    return "http://" + host + ":" + std::to_string(port_) + path;
+  }
+  // The server's counters and request log, fetched over a connection of its own.
+  nlohmann::json Stats() const {
+    HttpClient client;
+    HttpRequest req;
+    req.url = Url("/stats");
+    return nlohmann::json::parse(client.Perform(req).body);
+  }
+  // The Range header of each logged request for `path`, "" when none.
+  std::vector<std::string> Ranges(const std::string& path) const {
+    std::vector<std::string> out;
+    for (const auto& e : Stats()["log"]) {
+      if (e["path"] == path) out.push_back(e["headers"].value("range", ""));
+    }
+    return out;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// A RetryPolicy that records its sleeps instead of sleeping.
+struct SleepRecorder {
+  std::vector<milliseconds> sleeps;
+  std::chrono::system_clock::time_point now = std::chrono::system_clock::from_time_t(1700000000);
+
+  RetryPolicy Policy(RetryOptions options = {}) {
+    return RetryPolicy(
+        options, [this](milliseconds d) { sleeps.push_back(d); }, [this] { return now; },
+        [] { return 0.5; });
+  }
+};
+
+HttpRequest Get(const std::string& url) {
+  HttpRequest r;
+  r.url = url;
+  return r;
+}
+
+// Fetches `range` of `url` into a string.
+std::string FetchInto(const RetryingFetch& fetch, const std::string& url, ByteRange range,
+                      FetchResult* result = nullptr) {
+  std::string out;
+  FetchResult r = fetch.FetchRange(Get(url), range, [&](const char* p, size_t n) {
+    out.append(p, n);
+    return true;
+  });
+  if (result) *result = r;
+  return out;
+}
+
+TEST_CASE("Path parts are percent-encoded per RFC 3986", "[remote][url]") {
+  CHECK(EncodePathSegment("refs/pr/1") == "refs%2Fpr%2F1");
+  CHECK(EncodePathSegment("v1.0-rc_2~x") == "v1.0-rc_2~x");
+  CHECK(EncodePath("onnx/model weights+1.bin") == "onnx/model%20weights%2B1.bin");
+  CHECK(EncodePath("caf\xc3\xa9/a?b#c%") == "caf%C3%A9/a%3Fb%23c%25");
+}
+
+TEST_CASE("URLs are resolved, compared and redacted", "[remote][url]") {
+  const std::string base = "http://Hub.example:8080/org/m/resolve/main/a/b.bin?x=1";
+  CHECK(UrlHost(base) == "hub.example");
+  CHECK(ResolveUrl(base, "/org2/m/resolve/main/b.bin") ==
+        "http://hub.example:8080/org2/m/resolve/main/b.bin");
+  CHECK(ResolveUrl(base, "../c.bin") == "http://hub.example:8080/org/m/resolve/main/c.bin");
+  CHECK(ResolveUrl(base, "//cdn.example/f?sig=s") == "http://cdn.example/f?sig=s");
+  CHECK(ResolveUrl(base, "https://cdn.example/f") == "https://cdn.example/f");
+  CHECK(ResolveUrl(base, "") == "http://hub.example:8080/org/m/resolve/main/a/b.bin?x=1");
+  CHECK_THROWS_AS(ResolveUrl(base, "ftp://files.example/x"), Error);
+  CHECK_THROWS_AS(UrlHost("not a url"), Error);
+  CHECK(SameOrigin("http://a.example/x", "HTTP://A.example:80/y"));
+  CHECK_FALSE(SameOrigin("http://a.example/x", "https://a.example/x"));
+  CHECK_FALSE(SameOrigin("http://a.example:1/x", "http://a.example:2/x"));
+  CHECK_FALSE(SameOrigin("http://127.0.0.1:1/x", "http://localhost:1/x"));
+  CHECK(RedactUrl("https://u:pw@cdn.example/p/f.bin?X-Amz-Signature=s#f") ==
+        "https://cdn.example/p/f.bin");
+  CHECK(RedactUrl("garbage?secret=1") == "garbage");
+}
+
+TEST_CASE("Link headers yield the next page", "[remote][url]") {
+  CHECK(FindLink("<https://h/api/t?cursor=2&recursive=true>; rel=\"next\"") ==
+        "https://h/api/t?cursor=2&recursive=true");
+  CHECK(FindLink("<https://h/a?p=1>; rel=\"prev\", <https://h/a?p=3,x>; rel=\"next\"") ==
+        "https://h/a?p=3,x");
+  CHECK(FindLink("<https://h/last>; title=\"a, b\"; rel=\"last next\"") == "https://h/last");
+  CHECK(FindLink("</rel>; Rel=NEXT") == "/rel");
+  CHECK(FindLink("<https://h/a>; rel=\"prev\"") == std::nullopt);
+  CHECK(FindLink("") == std::nullopt);
+  CHECK(FindLink("garbage, <x>; rel=next") == "x");
+}
+
+TEST_CASE("Retry-After and backoff", "[remote][retry]") {
+  auto now = std::chrono::system_clock::from_time_t(1445412480);  // Wed, 21 Oct 2015 07:28:00 GMT
+  CHECK(ParseRetryAfter("120", now) == milliseconds(120000));
+  CHECK(ParseRetryAfter("Wed, 21 Oct 2015 07:28:05 GMT", now) == milliseconds(5000));
+  CHECK(ParseRetryAfter("Wed, 21 Oct 2015 07:27:00 GMT", now) == milliseconds(0));
+  CHECK(ParseRetryAfter("soon", now) == std::nullopt);
+  CHECK(ParseRetryAfter("-1", now) == std::nullopt);
+
+  double r = 0.999;
+  RetryPolicy policy({}, [](milliseconds) {}, {}, [&] { return r; });
+  CHECK(policy.Backoff(1) == milliseconds(199));
+  CHECK(policy.Backoff(3) == milliseconds(799));
+  CHECK(policy.Backoff(30) == milliseconds(9990));  // capped at 10 s
+  r = 0.0;
+  CHECK(policy.Backoff(4) == milliseconds(0));  // full jitter reaches zero
+
+  HttpError reset(ErrorCode::kIOError, "reset", true);
+  HttpError missing(ErrorCode::kNotFound, "404", false, 404);
+  CHECK(policy.NextDelay(1, reset).has_value());
+  CHECK_FALSE(policy.NextDelay(5, reset).has_value());
+  CHECK_FALSE(policy.NextDelay(1, missing).has_value());
+  HttpHeaders h;
+  h.Add("retry-after", "7");
+  CHECK(policy.NextDelay(1, HttpError(ErrorCode::kIOError, "429", true, 429, h)) ==
+        milliseconds(7000));
+  h.Clear();
+  h.Add("Retry-After", "3600");  // longer than max_retry_after: give up
+  CHECK_FALSE(policy.NextDelay(1, HttpError(ErrorCode::kIOError, "429", true, 429, h)));
+}
+
+TEST_CASE("GET and HEAD", "[remote][http]") {
+  TestServer server;
+  HttpClient client;
+  HttpResponse get = client.Perform(Get(server.Url("/data?size=1000")));
+  CHECK(get.status == 200);
+  CHECK(get.body == Blob(0, 1000));
+  CHECK(get.headers.Get("content-LENGTH") == "1000");
+  CHECK(get.headers.ContentLength() == 1000u);
+  CHECK(get.effective_url == server.Url("/data?size=1000"));
+
+  HttpRequest head = Get(server.Url("/data?size=1000"));
+  head.method = HttpRequest::Method::kHead;
+  HttpResponse h = client.Perform(head);
+  CHECK(h.status == 200);
+  CHECK(h.body.empty());
+  CHECK(h.headers.ContentLength() == 1000u);
+
+  auto log = server.Stats()["log"];
+  CHECK(log[0]["headers"]["user-agent"] == "modelfs/0.1");
+  CHECK(log[0]["headers"]["accept-encoding"] == "identity");
+  CHECK(log[1]["method"] == "HEAD");
+}
+
+TEST_CASE("A Range GET streams 206 bytes into a sink", "[remote][http]") {
+  TestServer server;
+  HttpClient client;
+  HttpRequest req = Get(server.Url("/data"));
+  req.range = ByteRange{100000, 199999};
+  std::string got;
+  req.sink = [&](const char* p, size_t n) {
+    got.append(p, n);
+    return true;
+  };
+  HttpResponse r = client.Perform(req);
+  CHECK(r.status == 206);
+  CHECK(r.headers.Get("Content-Range") == "bytes 100000-199999/2097152");
+  CHECK(r.body.empty());
+  CHECK(r.body_bytes == 100000u);
+  CHECK(got == Blob(100000, 100000));
+}
+
+TEST_CASE("Sequential requests reuse one kept-alive connection", "[remote][http]") {
+  TestServer server;
+  HttpClient client;
+  for (int i = 0; i < 20; ++i) {
+    HttpRequest req = Get(server.Url("/data?size=4096"));
+    req.range = ByteRange{static_cast<uint64_t>(i) * 100, static_cast<uint64_t>(i) * 100 + 99};
+    HttpResponse r = client.Perform(req);
+    REQUIRE(r.body == Blob(i * 100, 100));
+    CHECK(r.new_connections == (i == 0 ? 1 : 0));
+  }
+  HttpResponse stats = client.Perform(Get(server.Url("/stats")));  // same connection again
+  CHECK(nlohmann::json::parse(stats.body)["connections"] == 1);
+}
+
+TEST_CASE("Concurrent requests from many threads", "[remote][http]") {
+  TestServer server;
+  HttpClient client;
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        HttpRequest req = Get(server.Url("/data"));
+        uint64_t first = static_cast<uint64_t>(t) * 300000 + i * 1000;
+        req.range = ByteRange{first, first + 65535};
+        if (client.Perform(req).body == Blob(first, 65536)) ++good;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(good == 40);
+  CHECK(server.Stats()["connections"] <= 5);  // 4 workers + the stats request
+}
+
+TEST_CASE("Redirects: Authorization never reaches another host", "[remote][http]") {
+  TestServer server;
+  HttpClient client;
+  HttpRequest req = Get(server.Url("/redirect?to=" + server.Url("/echo", "localhost")));
+  req.redirects = RedirectMode::kFollow;
+  req.headers = {{"X-Other", "kept"}};
+  req.credentials = {{"Authorization", "Bearer hf_secret"}};
+  HttpResponse r = client.Perform(req);
+  CHECK(r.status == 200);
+  CHECK(r.redirects_followed == 1);
+  CHECK(r.effective_url == server.Url("/echo", "localhost"));
+  auto echoed = nlohmann::json::parse(r.body);
+  CHECK_FALSE(echoed.contains("authorization"));
+  CHECK(echoed["x-other"] == "kept");
+  CHECK(echoed["host"] == "localhost:" + server.Url("").substr(server.Url("").rfind(':') + 1));
+  CHECK(server.Stats()["log"][0]["headers"]["authorization"] == "Bearer hf_secret");
+
+  SECTION("an Authorization passed as a plain header is dropped too") {
+    HttpRequest plain = req;
+    plain.credentials.clear();
+    plain.headers = {{"authorization", "Bearer hf_secret"}};
+    CHECK_FALSE(nlohmann::json::parse(client.Perform(plain).body).contains("authorization"));
+  }
+  SECTION("a relative redirect stays on the host and keeps it") {
+    HttpRequest rel = Get(server.Url("/redirect?code=307&to=../echo"));
+    rel.redirects = RedirectMode::kFollow;
+    rel.credentials = req.credentials;
+    HttpResponse rr = client.Perform(rel);
+    CHECK(rr.effective_url == server.Url("/echo"));
+    CHECK(nlohmann::json::parse(rr.body)["authorization"] == "Bearer hf_secret");
+  }
+  SECTION("manual mode returns the 3xx with its resolved Location") {
+    HttpRequest manual = Get(server.Url("/redirect?to=/data%3Fsize=5"));
+    HttpResponse mr = client.Perform(manual);
+    CHECK(mr.status == 302);
+    CHECK(mr.redirect_url == server.Url("/data?size=5"));
+    CHECK(mr.body == "moved");
+  }
+  SECTION("a redirect loop ends in an error") {
+    HttpRequest loop = Get(server.Url("/loop"));
+    loop.redirects = RedirectMode::kFollow;
+    loop.max_redirects = 5;
+    CHECK_THROWS_WITH(client.Perform(loop), Catch::Contains("redirected more than 5 times"));
+  }
+}
+
+TEST_CASE("Errors name the URL without its query and never the token", "[remote][http]") {
+  TestServer server;
+  HttpClient client;
+  HttpRequest req = Get(server.Url("/status/404?X-Amz-Signature=topsecret"));
+  req.credentials = {{"Authorization", "Bearer hf_secret"}};
+  HttpResponse r = client.Perform(req);
+  CHECK(r.status == 404);
+  CHECK(r.body == "<html>error page</html>");
+  try {
+    ThrowUnlessSuccess(req, r);
+    FAIL("no error");
+  } catch (const HttpError& e) {
+    std::string what = e.what();
+    CHECK(e.code() == ErrorCode::kNotFound);
+    CHECK(e.status() == 404);
+    CHECK(e.headers().Get("X-Error-Code") == "Boom");
+    CHECK(what == "GET " + server.Url("/status/404") + " failed with HTTP 404 (Not Found): It broke.");
+  }
+  HttpClient refused;  // nothing listens on port 1
+  try {
+    refused.Perform(Get("http://127.0.0.1:1/x?token=topsecret"));
+    FAIL("no error");
+  } catch (const HttpError& e) {
+    CHECK(e.retryable());
+    CHECK(e.status() == 0);
+    CHECK(std::string(e.what()).find("topsecret") == std::string::npos);
+    CHECK(std::string(e.what()).find("http://127.0.0.1:1/x") != std::string::npos);
+  }
+}
+
+TEST_CASE("5xx is retried with backoff until success", "[remote][retry]") {
+  TestServer server;
+  HttpClient client;
+  SleepRecorder rec;
+  RetryPolicy policy = rec.Policy();
+  RetryingFetch fetch(&client, &policy);
+  HttpResponse r = fetch.Fetch(Get(server.Url("/flaky/a?fail=2&size=10")));
+  CHECK(r.status == 200);
+  CHECK(r.body == Blob(0, 10));
+  CHECK(rec.sleeps == std::vector<milliseconds>{milliseconds(100), milliseconds(200)});
+
+  SECTION("a persistent 503 ends with the last answer or an error") {
+    rec.sleeps.clear();
+    CHECK(fetch.Fetch(Get(server.Url("/flaky/b?fail=99&code=503"))).status == 503);
+    CHECK(rec.sleeps.size() == 4);  // 5 attempts
+    CHECK_THROWS_WITH(FetchInto(fetch, server.Url("/flaky/c?fail=99"), {0, 9}),
+                      Catch::Contains("HTTP 500") && Catch::Contains("Gave up after 5 attempts"));
+  }
+}
+
+TEST_CASE("429 waits as long as Retry-After says", "[remote][retry]") {
+  TestServer server;
+  HttpClient client;
+  SleepRecorder rec;
+  RetryPolicy policy = rec.Policy();
+  RetryingFetch fetch(&client, &policy);
+  CHECK(FetchInto(fetch, server.Url("/ratelimit/a?after=3"), {0, 99}) == Blob(0, 100));
+  CHECK(rec.sleeps == std::vector<milliseconds>{milliseconds(3000)});
+
+  rec.sleeps.clear();  // an HTTP date, 5 s after the injected clock
+  rec.now = std::chrono::system_clock::from_time_t(1445412480);
+  HttpResponse r = fetch.Fetch(Get(server.Url("/ratelimit/b?after=Wed,%2021%20Oct%202015%2007:28:05%20GMT")));
+  CHECK(r.status == 200);
+  CHECK(rec.sleeps == std::vector<milliseconds>{milliseconds(5000)});
+
+  rec.sleeps.clear();  // too long to wait for: the 429 is returned at once
+  CHECK(fetch.Fetch(Get(server.Url("/ratelimit/c?after=900"))).status == 429);
+  CHECK(rec.sleeps.empty());
+}
+
+TEST_CASE("A reset mid-body resumes from the first missing byte", "[remote][retry]") {
+  TestServer server;
+  HttpClient client;
+  SleepRecorder rec;
+  RetryPolicy policy = rec.Policy();
+  RetryingFetch fetch(&client, &policy);
+  FetchResult result;
+  CHECK(FetchInto(fetch, server.Url("/reset/a?at=50000&times=2"), {1000, 300999}, &result) ==
+        Blob(1000, 300000));
+  CHECK(result.attempts == 3);
+  CHECK(result.status == 206);
+  CHECK(result.total_size == 2097152u);
+  CHECK(server.Ranges("/reset/a") ==
+        std::vector<std::string>{"bytes=1000-300999", "bytes=51000-300999", "bytes=101000-300999"});
+
+  SECTION("a whole body resumes with an open range") {
+    CHECK(FetchInto(fetch, server.Url("/reset/b?at=70000&times=1&size=100000"), {0, std::nullopt}) ==
+          Blob(0, 100000));
+    CHECK(server.Ranges("/reset/b") == std::vector<std::string>{"", "bytes=70000-"});
+  }
+}
+
+TEST_CASE("Truncated and mismatched bodies are detected", "[remote][retry]") {
+  TestServer server;
+  HttpClient client;
+  SleepRecorder rec;
+  RetryPolicy once = rec.Policy({.max_attempts = 1});
+  RetryPolicy patient = rec.Policy();
+  // The connection closes early: curl's own length check.
+  CHECK_THROWS_WITH(client.Perform(Get(server.Url("/truncate?at=100&size=1000"))),
+                    Catch::Contains("Transferred a partial file"));
+  // Content-Length agrees with the short body, Content-Range does not.
+  CHECK_THROWS_WITH(FetchInto(RetryingFetch(&client, &once), server.Url("/short"), {0, 999}),
+                    Catch::Contains("truncated body (500 of 1000 bytes)"));
+  // Resuming completes it exactly.
+  CHECK(FetchInto(RetryingFetch(&client, &patient), server.Url("/short"), {0, 999}) ==
+        Blob(0, 1000));
+  // A Content-Range other than the one asked for is never delivered.
+  std::string got;
+  CHECK_THROWS_WITH(FetchInto(RetryingFetch(&client, &patient), server.Url("/data?shift=1"), {10, 19}),
+                    Catch::Contains("Content-Range \"bytes 11-20/2097152\""));
+}
+
+TEST_CASE("Range fetches cope with servers and answers of every kind", "[remote][retry]") {
+  TestServer server;
+  HttpClient client;
+  SleepRecorder rec;
+  RetryPolicy policy = rec.Policy();
+  RetryingFetch fetch(&client, &policy);
+  FetchResult result;
+  // Range ignored: the leading bytes are skipped, the transfer stops after the last.
+  CHECK(FetchInto(fetch, server.Url("/data?norange=1"), {5000, 5999}, &result) == Blob(5000, 1000));
+  CHECK(result.status == 200);
+  // A range past the end is cut at the end.
+  CHECK(FetchInto(fetch, server.Url("/data?size=1000"), {900, 5000}, &result) == Blob(900, 100));
+  CHECK(result.total_size == 1000u);
+  // An error page never reaches the sink; the error keeps status and headers.
+  std::string got;
+  try {
+    fetch.FetchRange(Get(server.Url("/status/403")), {0, 9}, [&](const char* p, size_t n) {
+      got.append(p, n);
+      return true;
+    });
+    FAIL("no error");
+  } catch (const HttpError& e) {
+    CHECK(e.status() == 403);
+    CHECK(e.headers().Get("x-error-code") == "Boom");
+  }
+  CHECK(got.empty());
+  CHECK(rec.sleeps.empty());
+  // Compressed bytes are refused for downloads, decoded for API calls.
+  CHECK_THROWS_WITH(FetchInto(fetch, server.Url("/gzip?force=1"), {0, std::nullopt}),
+                    Catch::Contains("Content-Encoding gzip"));
+  HttpRequest api = Get(server.Url("/gzip"));
+  api.accept_compressed = true;
+  CHECK(client.Perform(api).body == Blob(0, 5000));
+  // A body over max_body fails; a sink returning false stops quietly.
+  HttpRequest big = Get(server.Url("/data"));
+  big.max_body = 1000;
+  CHECK_THROWS_WITH(client.Perform(big), Catch::Contains("larger than 1000 bytes"));
+  FetchResult stopped = fetch.FetchRange(Get(server.Url("/data")), {0, std::nullopt},
+                                         [](const char*, size_t) { return false; });
+  CHECK(stopped.stopped);
+}
+
+TEST_CASE("Stalled transfers time out", "[remote][http]") {
+  TestServer server;
+  HttpClientOptions options;
+  options.idle_timeout = milliseconds(1000);
+  HttpClient client(options);
+  for (const char* path : {"/stall", "/hang"}) {
+    auto start = std::chrono::steady_clock::now();
+    try {
+      client.Perform(Get(server.Url(path)));
+      FAIL("no timeout");
+    } catch (const HttpError& e) {
+      CHECK(e.retryable());
+      CHECK(std::string(e.what()).find("Timeout was reached") != std::string::npos);
+    }
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  }
+}
+
+TEST_CASE("Link pagination across real responses", "[remote][url]") {
+  TestServer server;
+  HttpClient client;
+  std::string url = server.Url("/link?page=1");
+  std::vector<std::string> bodies;
+  while (true) {
+    HttpResponse r = client.Perform(Get(url));
+    bodies.push_back(r.body);
+    std::optional<std::string> next;
+    for (const std::string& link : r.headers.GetAll("Link")) {
+      if ((next = FindLink(link))) break;
+    }
+    if (!next) break;
+    url = ResolveUrl(r.effective_url, *next);
+  }
+  CHECK(bodies == std::vector<std::string>{"page 1", "page 2", "page 3"});
+}
+
+}  // namespace
+}  // namespace modelfs::remote
