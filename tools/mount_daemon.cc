@@ -102,7 +102,7 @@ int RunProgram(std::vector<std::string> args) {
 // (stat may still succeed from the kernel's attribute cache).
 bool IsStaleMount(const stdfs::path& mountpoint) {
   struct statvfs sv;
-  return ::statvfs(mountpoint.c_str(), &sv) != 0 && errno == ENOTCONN;
+  return ::statvfs(mountpoint.c_str(), &sv) != 0 && (errno == ENOTCONN || errno == ECONNABORTED);
 }
 
 void CheckMountpoint(const stdfs::path& mountpoint) {

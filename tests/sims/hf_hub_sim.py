@@ -93,6 +93,7 @@ FAULT_ALIASES = {"500": ("status", {"status": 500}), "http_500": ("status", {"st
 
 _HASH_CACHE = {}
 _HASH_CACHE_LOCK = threading.Lock()
+_HASH_CACHE_DIRTY = False
 
 
 def git_blob_sha1(data):
@@ -113,7 +114,7 @@ def _hash_file(path, want_sha1, want_sha256):
         h1 = hashlib.sha1(b"blob %d\0" % st.st_size) if need1 else None
         h256 = hashlib.sha256() if need256 else None
         with open(path, "rb", buffering=0) as f:
-            buf = bytearray(8 * MiB)
+            buf = bytearray(256 * 1024)  # cache-sized pieces hash faster than big ones
             mv = memoryview(buf)
             while True:
                 n = f.readinto(buf)
@@ -130,7 +131,36 @@ def _hash_file(path, want_sha1, want_sha256):
             cached["sha256"] = h256.hexdigest()
         with _HASH_CACHE_LOCK:
             _HASH_CACHE[key] = cached
+            global _HASH_CACHE_DIRTY
+            _HASH_CACHE_DIRTY = True
     return st.st_size, cached.get("sha1"), cached.get("sha256")
+
+
+def load_hash_cache(path):
+    """Load digests saved by save_hash_cache (entries whose file changed are simply unused)."""
+    try:
+        with open(path) as f:
+            rows = json.load(f)
+    except (OSError, ValueError):
+        return
+    with _HASH_CACHE_LOCK:
+        for r in rows:
+            _HASH_CACHE.setdefault((r["path"], r["size"], r["mtime_ns"], r["ino"]), r["digests"])
+
+
+def save_hash_cache(path):
+    """Persist the digests of files on disk, so that a restarted sim need not hash them again."""
+    global _HASH_CACHE_DIRTY
+    with _HASH_CACHE_LOCK:
+        if not _HASH_CACHE_DIRTY and os.path.exists(path):
+            return
+        rows = [{"path": k[0], "size": k[1], "mtime_ns": k[2], "ino": k[3], "digests": v}
+                for k, v in _HASH_CACHE.items()]
+        _HASH_CACHE_DIRTY = False
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        json.dump(rows, f)
+    os.replace(tmp, path)
 
 
 class SimFile:
@@ -769,7 +799,7 @@ class HubSim:
                  cdn_base=None, tokens=None, page_size=DEFAULT_PAGE_SIZE,
                  lfs_threshold=DEFAULT_LFS_THRESHOLD, lfs_patterns=DEFAULT_LFS_PATTERNS,
                  secret="hf-hub-sim-secret", url_ttl=3600, gzip=True, gated_metadata_public=True,
-                 cdn_reject_auth=False):
+                 cdn_reject_auth=False, hash_cache=None):
         self.host = host
         self._port = port
         self.cdn_host = cdn_host or host
@@ -784,6 +814,9 @@ class HubSim:
         self.gated_metadata_public = bool(gated_metadata_public)
         self.cdn_reject_auth = bool(cdn_reject_auth)
         self.repos_dir = repos_dir
+        self.hash_cache = hash_cache
+        if hash_cache:
+            load_hash_cache(hash_cache)
         self._lock = threading.RLock()
         self._repos = {}
         self._redirects = {}
@@ -897,6 +930,8 @@ class HubSim:
             repo.revisions[name] = r
         with self._lock:
             self._repos[repo_id] = repo
+        if self.hash_cache:
+            save_hash_cache(self.hash_cache)
         return repo
 
     def remove_repo(self, repo_id):
@@ -1662,6 +1697,8 @@ def main(argv=None):
     ap.add_argument("--lfs-threshold", type=int, default=DEFAULT_LFS_THRESHOLD)
     ap.add_argument("--url-ttl", type=int, default=3600, help="seconds a signed CDN URL stays valid")
     ap.add_argument("--secret", default="hf-hub-sim-secret")
+    ap.add_argument("--hash-cache", metavar="FILE", help="remember sha256/sha1 of files on disk here "
+                    "(keyed by path, size, mtime, inode) so a restart need not hash them again")
     ap.add_argument("--no-gzip", action="store_true", help="never gzip small files")
     ap.add_argument("--faults", help="JSON list of faults armed at start (same objects as POST /_sim/faults)")
     ap.add_argument("--gated-metadata-private", action="store_true",
@@ -1671,7 +1708,8 @@ def main(argv=None):
     sim = HubSim(host=args.host, port=args.port, cdn_port=args.cdn_port, cdn_host=args.cdn_host,
                  cdn_base=args.cdn_base, tokens=args.token, page_size=args.page_size,
                  lfs_threshold=args.lfs_threshold, secret=args.secret, url_ttl=args.url_ttl,
-                 gzip=not args.no_gzip, gated_metadata_public=not args.gated_metadata_private)
+                 gzip=not args.no_gzip, gated_metadata_public=not args.gated_metadata_private,
+                 hash_cache=args.hash_cache)
     if args.repos_dir:
         sim.load_dir(args.repos_dir)
     for r in args.redirect:
