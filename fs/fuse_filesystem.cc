@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "fs/mount_session.h"
 #include "util/error.h"
 
 namespace modelfs::fs {
@@ -75,7 +76,8 @@ struct FuseCallbacks {
 
   static void Init(void*, fuse_conn_info* conn) {
     conn->max_write = 1 << 20;  // also raises the kernel's max_pages, so reads can be 1 MiB
-    conn->max_readahead = 1 << 20;
+    // With the bdi window raised by MountSession, this sets the readahead.
+    conn->max_readahead = MountSession::kReadAheadKb * 1024;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
     if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;

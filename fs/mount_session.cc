@@ -1,10 +1,12 @@
 #include "fs/mount_session.h"
 
+#include <fstream>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 
 #include "util/error.h"
+#include "util/mount_table.h"
 
 namespace modelfs::fs {
 
@@ -31,6 +33,19 @@ MountSession::MountSession(FuseFilesystem* fs, const MountOptions& options) : fs
   }
   mounted_ = true;
   fs_->set_session(session_);
+  RaiseReadAhead(options.mountpoint);
+}
+
+void MountSession::RaiseReadAhead(const std::filesystem::path& mountpoint) {
+  // The kernel offers FUSE a 128 KiB readahead window, which caps every
+  // buffered read at 128 KiB requests. The mount's backing device info can
+  // be given a larger window (as root), and the negotiated max_pages lets
+  // each request carry up to 1 MiB.
+  auto entry = FindMount(mountpoint);
+  if (!entry) return;
+  std::ofstream knob("/sys/class/bdi/" + entry->device + "/read_ahead_kb");
+  knob << kReadAheadKb << std::endl;
+  if (!knob) spdlog::info("cannot raise the readahead of {} (not root?)", mountpoint.string());
 }
 
 MountSession::~MountSession() {

@@ -33,7 +33,12 @@ class MountSession {
 
   void Run();
 
+  // Readahead window of the mount, measured best at 4 MiB on 2 cores.
+  static constexpr int kReadAheadKb = 4096;
+
  private:
+  void RaiseReadAhead(const std::filesystem::path& mountpoint);
+
   FuseFilesystem* fs_;
   fuse_session* session_ = nullptr;
   bool mounted_ = false;

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <string_view>
 
@@ -65,6 +66,9 @@ struct Transfer {
   bool discard = false;    // the body of a redirect being followed
   bool too_large = false;
   std::exception_ptr error{};
+  std::chrono::milliseconds idle_timeout{0};
+  std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
+  bool idle_expired = false;
 };
 
 void EndOfHeaders(Transfer* t) {
@@ -83,6 +87,7 @@ void EndOfHeaders(Transfer* t) {
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * count;
+  t->last_activity = std::chrono::steady_clock::now();
   std::string_view line(data, n);
   try {
     if (line.substr(0, 5) == "HTTP/") {  // a new response (1xx, or after a proxy CONNECT)
@@ -115,6 +120,7 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * count;
   HttpResponse* r = t->response;
+  t->last_activity = std::chrono::steady_clock::now();
   if (t->discard) return n;
   if (t->to_sink) {
     try {
@@ -140,6 +146,19 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   r->body.append(data, n);
   r->body_bytes += size * count;
   return size * count;
+}
+
+// curl calls this at least once a second during a transfer, busy or not.
+// (curl's own low-speed check averages over several seconds, so a trickle
+// of bytes followed by silence would outlive it by far.)
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->idle_timeout.count() > 0 &&
+      std::chrono::steady_clock::now() - t->last_activity > t->idle_timeout) {
+    t->idle_expired = true;
+    return 1;  // abort
+  }
+  return 0;
 }
 
 void LockShare(CURL*, curl_lock_data data, curl_lock_access, void* user) {
@@ -268,6 +287,7 @@ HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
 
   HttpResponse response;
   Transfer transfer{&request, &response, follow};
+  transfer.idle_timeout = options_.idle_timeout;
 
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, handle->errbuf);
@@ -278,9 +298,9 @@ HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
   curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(options_.connect_timeout.count()));
-  long idle_seconds = static_cast<long>((options_.idle_timeout.count() + 999) / 1000);
-  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, std::max(1L, idle_seconds));
+  curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  curl_easy_setopt(easy, CURLOPT_XFERINFODATA, &transfer);
   if (options_.total_timeout.count() > 0) {
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.total_timeout.count()));
   }
@@ -328,6 +348,13 @@ HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
                         " returned a body larger than " + std::to_string(request.max_body) +
                         " bytes.",
                     false, response.status, response.headers);
+  }
+  if (transfer.idle_expired) {
+    throw HttpError(ErrorCode::kIOError,
+                    std::string(request.method_name()) + " " + RedactUrl(url) +
+                        " timed out: no data arrived for " +
+                        std::to_string(options_.idle_timeout.count()) + " ms.",
+                    true);
   }
   if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && response.stopped)) {
     throw TransportError(request.method_name(), url, rc, handle->errbuf);

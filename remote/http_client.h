@@ -32,8 +32,8 @@ namespace modelfs::remote {
 
 struct HttpClientOptions {
   std::chrono::milliseconds connect_timeout{10000};
-  // A transfer with no byte received for this long fails (curl's low-speed
-  // check, so effectively rounded up to whole seconds).
+  // A request that receives no byte for this long fails (checked about once
+  // a second, so it may take up to a second longer); 0 means never.
   std::chrono::milliseconds idle_timeout{10000};
   // Limit on a whole request including its body; 0 means none.
   std::chrono::milliseconds total_timeout{0};

@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -25,6 +24,7 @@
 #include "tools/cli_app.h"
 #include "util/error.h"
 #include "util/file_lock.h"
+#include "util/mount_table.h"
 #include "util/unique_fd.h"
 
 namespace modelfs::tools {
@@ -40,44 +40,6 @@ bool OnPath(const char* program) {
     if (::access((stdfs::path(dir) / program).c_str(), X_OK) == 0) return true;
   }
   return ::access((stdfs::path("/usr/bin") / program).c_str(), X_OK) == 0;
-}
-
-// Undoes the octal escapes (\040 …) of /proc/self/mountinfo fields.
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-struct MountEntry {
-  std::string fstype;
-  std::string source;
-};
-
-std::optional<MountEntry> FindMount(const stdfs::path& mountpoint) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, point;
-    fields >> id >> parent >> devno >> root >> point;
-    if (Unescape(point) != mountpoint.string()) continue;
-    std::string word;
-    while (fields >> word && word != "-") {
-    }
-    MountEntry entry;
-    fields >> entry.fstype >> entry.source;
-    entry.source = Unescape(entry.source);
-    return entry;
-  }
-  return std::nullopt;
 }
 
 int RunProgram(std::vector<std::string> args) {

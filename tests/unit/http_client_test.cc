@@ -47,6 +47,7 @@ def bump(key):
         return state["counters"][key]
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     def log_message(self, *args): pass
     def setup(self):
         super().setup()
@@ -72,7 +73,7 @@ class H(http.server.BaseHTTPRequestHandler):
             code = 206
         body = data[first : last + 1]
         if how == "short":
-            body = body[: len(body) // 2]
+            body = body[: (len(body) + 1) // 2]
             return self.send(code, body, hdrs)
         if cut is None or self.command == "HEAD":
             return self.send(code, body, hdrs)
@@ -198,7 +199,8 @@ class TestServer {
   // The Range header of each logged request for `path`, "" when none.
   std::vector<std::string> Ranges(const std::string& path) const {
     std::vector<std::string> out;
-    for (const auto& e : Stats()["log"]) {
+    nlohmann::json stats = Stats();
+    for (const auto& e : stats["log"]) {
       if (e["path"] == path) out.push_back(e["headers"].value("range", ""));
     }
     return out;
@@ -250,11 +252,11 @@ TEST_CASE("URLs are resolved, compared and redacted", "[remote][url]") {
   const std::string base = "http://Hub.example:8080/org/m/resolve/main/a/b.bin?x=1";
   CHECK(UrlHost(base) == "hub.example");
   CHECK(ResolveUrl(base, "/org2/m/resolve/main/b.bin") ==
-        "http://hub.example:8080/org2/m/resolve/main/b.bin");
-  CHECK(ResolveUrl(base, "../c.bin") == "http://hub.example:8080/org/m/resolve/main/c.bin");
+        "http://Hub.example:8080/org2/m/resolve/main/b.bin");
+  CHECK(ResolveUrl(base, "../c.bin") == "http://Hub.example:8080/org/m/resolve/main/c.bin");
   CHECK(ResolveUrl(base, "//cdn.example/f?sig=s") == "http://cdn.example/f?sig=s");
   CHECK(ResolveUrl(base, "https://cdn.example/f") == "https://cdn.example/f");
-  CHECK(ResolveUrl(base, "") == "http://hub.example:8080/org/m/resolve/main/a/b.bin?x=1");
+  CHECK(ResolveUrl(base, "") == base);
   CHECK_THROWS_AS(ResolveUrl(base, "ftp://files.example/x"), Error);
   CHECK_THROWS_AS(UrlHost("not a url"), Error);
   CHECK(SameOrigin("http://a.example/x", "HTTP://A.example:80/y"));
@@ -596,7 +598,7 @@ TEST_CASE("Stalled transfers time out", "[remote][http]") {
       FAIL("no timeout");
     } catch (const HttpError& e) {
       CHECK(e.retryable());
-      CHECK(std::string(e.what()).find("Timeout was reached") != std::string::npos);
+      CHECK(std::string(e.what()).find("no data arrived for 1000 ms") != std::string::npos);
     }
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
   }
