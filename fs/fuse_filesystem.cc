@@ -80,7 +80,12 @@ struct FuseCallbacks {
     conn->max_readahead = MountSession::kReadAheadKb * 1024;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
     if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+    // Listings always carry attributes (ls -l, find, rsync all want them).
+    if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+    // With POSIX ACL support the kernel caches each inode's (absent) ACL, so
+    // `ls -l` asks for system.posix_acl_* once per inode, not on every call.
+    if (conn->capable & FUSE_CAP_POSIX_ACL) conn->want |= FUSE_CAP_POSIX_ACL;
   }
 
   static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -140,39 +145,67 @@ struct FuseCallbacks {
     });
   }
 
-  static void ReadDirectory(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
-                            fuse_file_info* fi) {
+  // readdir and readdirplus. With `plus`, each entry carries its attributes
+  // and counts as a lookup, which saves the kernel one LOOKUP per entry.
+  static void FillDirectory(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+                            fuse_file_info* fi, bool plus) {
+    FuseFilesystem* fs = Self(req);
     auto* dir = reinterpret_cast<OpenDir*>(fi->fh);
     std::string buffer(size, '\0');
     size_t used = 0;
-    // Offsets: 1 = ".", 2 = "..", 3 + i = entries[i].
-    for (off_t next = offset + 1;; ++next) {
-      struct stat st {};
-      std::string name;
-      if (next == 1) {
-        name = ".";
-        st.st_ino = ino;
-        st.st_mode = S_IFDIR;
-      } else if (next == 2) {
-        name = "..";
-        st.st_ino = 1;
-        st.st_mode = S_IFDIR;
-      } else if (static_cast<size_t>(next - 3) < dir->entries.size()) {
-        const DirEntry& e = dir->entries[next - 3];
-        name = e.name;
-        st.st_ino = InodeOf(e.node);
-        st.st_mode = e.node.is_directory() ? S_IFDIR
-                     : e.node.kind == NodeKind::kLatest && !Self(req)->tree_->latest_as_file()
-                         ? S_IFLNK
-                         : S_IFREG;
-      } else {
-        break;
+    try {
+      // Offsets: 1 = ".", 2 = "..", 3 + i = entries[i].
+      for (off_t next = offset + 1;; ++next) {
+        fuse_entry_param e{};
+        const DirEntry* entry = nullptr;
+        std::string name;
+        if (next == 1 || next == 2) {
+          name = next == 1 ? "." : "..";
+          e.attr.st_ino = next == 1 ? ino : 1;
+          e.attr.st_mode = S_IFDIR;
+        } else if (static_cast<size_t>(next - 3) < dir->entries.size()) {
+          entry = &dir->entries[next - 3];
+          name = entry->name;
+          if (plus) {
+            e.attr = fs->tree_->Attributes(entry->node);
+            e.ino = e.attr.st_ino;
+            e.entry_timeout = e.attr_timeout = kCacheSeconds;
+          } else {
+            e.attr.st_ino = InodeOf(entry->node);
+            e.attr.st_mode = entry->node.is_directory() ? S_IFDIR
+                             : entry->node.kind == NodeKind::kLatest && !fs->tree_->latest_as_file()
+                                 ? S_IFLNK
+                                 : S_IFREG;
+          }
+        } else {
+          break;
+        }
+        char* out = buffer.data() + used;
+        const size_t room = size - used;
+        const size_t need = plus ? fuse_add_direntry_plus(req, out, room, name.c_str(), &e, next)
+                                 : fuse_add_direntry(req, out, room, name.c_str(), &e.attr, next);
+        if (need > room) break;
+        if (plus && entry) fs->inodes_.Remember(entry->node);
+        used += need;
       }
-      size_t need = fuse_add_direntry(req, buffer.data() + used, size - used, name.c_str(), &st, next);
-      if (need > size - used) break;
-      used += need;
+    } catch (const Error& e) {
+      // An entry vanished (a delete raced the listing): end the listing here.
+      if (used == 0) {
+        fuse_reply_err(req, ErrnoOf(e));
+        return;
+      }
     }
     fuse_reply_buf(req, buffer.data(), used);
+  }
+
+  static void ReadDirectory(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+                            fuse_file_info* fi) {
+    FillDirectory(req, ino, size, offset, fi, false);
+  }
+
+  static void ReadDirectoryPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+                                fuse_file_info* fi) {
+    FillDirectory(req, ino, size, offset, fi, true);
   }
 
   static void ReleaseDirectory(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
@@ -286,6 +319,7 @@ const fuse_lowlevel_ops& FuseFilesystem::Operations() {
     o.readlink = FuseCallbacks::ReadLink;
     o.opendir = FuseCallbacks::OpenDirectory;
     o.readdir = FuseCallbacks::ReadDirectory;
+    o.readdirplus = FuseCallbacks::ReadDirectoryPlus;
     o.releasedir = FuseCallbacks::ReleaseDirectory;
     o.open = FuseCallbacks::Open;
     o.read = FuseCallbacks::Read;
