@@ -1,47 +1,137 @@
 #!/usr/bin/env python3
 """Hugging Face Hub simulator for modelfs tests (Python 3 standard library only).
 
-Two HTTP/1.1 servers on 127.0.0.1 with ephemeral ports:
+Importable (``from hf_hub_sim import HubSim``) and runnable (``python3 hf_hub_sim.py --help``).
+Two ThreadingHTTPServer HTTP/1.1 (keep-alive) servers on 127.0.0.1, ephemeral ports:
 
-* the *hub*: ``/api/models/{repo}[/revision/{rev}]``, ``/api/models/{repo}/tree/{rev}[/{path}]``
-  (``Link: <...>; rel="next"`` pagination), ``HEAD|GET /{repo}/resolve/{rev}/{path}``, auth,
-  ``X-Error-Code`` errors, relative 307 redirects of renamed repos, and control endpoints
-  under ``/_sim/`` (stats, reset, faults, repos, config);
-* the *CDN*: LFS files are answered by the hub with ``302`` to an absolute, signed URL
-  ``http://<cdn>/<repo_id>/<sha256>?f=<path>&exp=<unix>&sig=<hex>``; the CDN checks the signature
-  (403 otherwise), serves ranges with ``os.sendfile`` and records any ``Authorization`` header it
-  receives. With ``cdn_base`` the redirects go to an external static server instead (nginx) whose
-  root is laid out by :meth:`HubSim.layout_cdn_dir` as ``<root>/<repo_id>/<sha256>``.
+HUB (``HubSim.endpoint`` = the value for HF_ENDPOINT)
+  GET  /api/models/{repo}                              model info of "main"
+  GET  /api/models/{repo}/revision/{rev}[?blobs=true]   {_id, id, modelId, author, sha, private,
+        gated (false|"auto"|"manual"), lastModified, siblings[{rfilename}], usedStorage, ...};
+        with blobs=true siblings also carry size, blobId (git oid) and, for LFS files,
+        lfs {sha256, size, pointerSize}
+  GET  /api/models/{repo}/tree/{rev}[/{dir}][?recursive=true][&limit=N][&cursor=C]
+        [{type:"file", oid, size, path[, lfs{oid (sha256), size, pointerSize}]} |
+         {type:"directory", oid, size:0, path}], sorted by path, pages of `page_size` (default 50;
+        ?limit= overrides) with `Link: <http://HOST/...&cursor=C>; rel="next"` (absolute URL,
+        other query parameters kept). Bad cursor: 400.
+  HEAD|GET /{repo}/resolve/{rev}/{path}
+        small (non-LFS) file: 200 with the bytes; Range -> 206 + Content-Range, 416 + `bytes */N`;
+          gzip (chunked, no Content-Length, `ETag: W/"..."`) only if Accept-Encoding allows gzip and
+          there is no Range (clients should send `Accept-Encoding: identity`).
+        LFS file: 302, absolute Location on the CDN, body "Found. Redirecting to <url>".
+        Headers on both: X-Repo-Commit, X-Linked-Size, X-Linked-Etag ("sha256" for LFS, "git blob
+        sha1" otherwise, quoted), ETag (LFS: quoted git oid of the pointer file; small: quoted git
+        sha1), Accept-Ranges: bytes, Content-Length.
+  Renamed repo (add_redirect/--redirect/renamed_from): every URL of the old id answers 307 with a
+  relative Location, the same path under the new id (query kept).
+  {rev} is one path segment: a branch/tag name percent-encoded (refs%2Fpr%2F1) or a 40-hex
+  commit. An unencoded "refs/pr/1" means revision "refs" -> RevisionNotFound (strict on purpose).
+  Errors (JSON body {"error": msg}, X-Error-Code and X-Error-Message headers):
+    Authorization present but not "Bearer <known token>"  401, no code,
+                                   message "Invalid credentials in Authorization header"
+    unknown repo, or private without access      401 RepoNotFound (no token) / 404 (valid token)
+    gated, download without token                401 GatedRepo "Access to model X is restricted.
+                                                  You must have access ... Please log in."
+    gated, token without access                  403 GatedRepo "... not in the authorized list ..."
+       (gated repos' /api/ listings are public like on the Hub; gated_metadata_public=False or
+        --gated-metadata-private refuses them too)
+    unknown revision                             404 RevisionNotFound "Invalid rev id: X"
+    unknown file (resolve) or dir (tree)         404 EntryNotFound, with X-Repo-Commit
+  Every response carries X-Request-Id.
 
-Python::
+CDN (``HubSim.cdn_endpoint``), built in:  GET|HEAD /<repo_id>/<sha256>?f=<path>&exp=<unix>&sig=<hex>
+  sig = hmac-sha256(secret, "<unquoted path>\n<exp>")[:40]; missing/bad sig or exp in the past
+  -> 403 (S3-like XML); unknown blob -> 404; Range/206/416 as above; ETag "sha256". Any
+  Authorization header it receives is recorded (stats cdn_auth_headers) and otherwise ignored
+  (cdn_reject_auth=True answers 400 instead, like S3). Bytes are sent with os.sendfile from the
+  source file (never loaded into memory).
+  External CDN: with cdn_base=URL (--cdn-base) no CDN server is started and Location is
+  URL/<repo_id>/<sha256>?f=...&exp=...&sig=... ; layout_cdn_dir(DIR) (--layout-cdn DIR) makes
+  DIR/<repo_id>/<sha256> symlinks/hardlinks/copies for a static server such as nginx
+  (nginx_conf(DIR, port) / --nginx-conf writes a config for it).
 
-    from hf_hub_sim import HubSim
-    with HubSim(tokens=["hf_good"]) as sim:
-        sim.add_repo("org/name", {"config.json": b"{}", "model.safetensors": "/path/to/file"},
-                     gated=False, private=False)
-        os.environ["HF_ENDPOINT"] = sim.endpoint
-        sim.add_fault("reset", "*.safetensors", count=2, after_bytes=4096)
-        ...
-        sim.bytes_sent("org/name", "model.safetensors")
+CONTROL (hub only; not logged, not counted, never faulted)
+  GET    /_sim/health                  {"ok": true}
+  GET    /_sim/stats[?requests=0][&since=SEQ]   see HubSim.stats()
+  POST   /_sim/reset  [{"faults": false}]       zero counters/log (and clear faults unless false)
+  GET    /_sim/faults                  {"faults": [...]}
+  POST   /_sim/faults  FAULT | [FAULT...] | {"faults": [...], "replace": true}  -> {"ids": [...]}
+  DELETE /_sim/faults   or  POST /_sim/faults/clear
+  GET    /_sim/repos                   {repo_id: {id, gated, private, revisions: {name: {commit,
+                                        files: {path: {path, size, lfs, oid, sha256, etag,
+                                        git_sha1?, pointer_size?}}}}}}
+  GET|POST /_sim/config                {page_size, url_ttl, gzip, tokens: {tok: null|[repo...]},
+                                        remove_tokens: [...], redirects: {old: new},
+                                        gated_metadata_public, cdn_reject_auth}
+  POST   /_sim/reload                  re-read the repos directory
+  Errors: 400 {"error": ...} (bad JSON, unknown fault kind/parameter), 404 unknown endpoint.
 
-CLI::
+FAULTS  (add_fault(kind, path="*", count=1, skip=0, server="any", method=None, repo=None, **params)
+         or the same keys as a JSON object with "kind")
+  Matching: `path` is an fnmatch glob ("*" also matches "/") tried against the decoded URL path,
+  the repo-relative file path(s) of the request and "<repo_id>/<file path>" (so "*.safetensors",
+  "config.json", "/api/*", "*/tree/*", "org/name/*" all work). server: "hub" | "cdn" | "any";
+  method: "GET" | "HEAD" | None; repo: glob on the repo id. Faults are tried in the order they
+  were armed; at most one fires per request. A fault only counts against requests it can apply to
+  (see "applies to"); `skip` lets that many such requests pass first; `count` (None or -1: forever)
+  is how many it then spoils.
+  kind            params                        applies to / effect
+  reset           after_bytes=0                 GET with a body (file bytes, API JSON): headers,
+                                                after_bytes of body, then TCP RST
+  truncate        after_bytes=len//2            same: full Content-Length announced, fewer bytes
+                                                sent, then a clean close (FIN)
+  corrupt         offset=None                   same: one byte XOR 0xFF at absolute file offset
+                                                `offset` if inside the body, else the body's first
+  slow            rate=None (bytes/s), delay=0  any: sleep `delay` s before the status line;
+                                                throttle the body to `rate`
+  status          status=500, retry_after, message, body, content_type, error_code
+                                                any: that status instead of the answer
+  rate_limit      retry_after=1                 any: 429 + Retry-After + RateLimit(-Policy)
+  html            status=200, body              any: an HTML page with 200 (API or file alike)
+  json_garbage    status=200, body              any: invalid JSON (application/json) with 200
+  drop            -                             any: close the connection without answering
+  size_mismatch   delta=+1 | size=N             hub API listings that include a matching file
+                                                (tree, revision?blobs=true: size and lfs.size)
+                                                and hub resolve answers (X-Linked-Size); the bytes
+                                                served stay the real ones. Use count=None to keep
+                                                listing and HEAD consistent with each other.
+  ignore_range    -                             GET of file bytes with a Range: 200 + whole body
+  Aliases: "500", "503", "429", "delay", "throttle", "wrong_bytes", "close".
+  Expired CDN URLs: configure(url_ttl=-1) makes every new Location already expired (CDN 403).
 
-    python3 hf_hub_sim.py --repos-dir DIR --port 0 --port-file F [--cdn-port 0] [--token T]...
+COUNTERS  body bytes written to sockets, counted per file as "<repo_id>/<path>" (hub_bytes,
+  cdn_bytes, hub_requests, cdn_requests; CDN bytes go to the path named by the URL's f= parameter,
+  else the first path with that sha256 in that repo), per blob (sha256), per server; connections
+  (accepted connections that carried at least one non-control request); request log. A request
+  is logged when its answer starts, and bytes are counted just before they are handed to the
+  kernel, so a client that got an answer always finds it counted.
 
-writes ``{"hub_port", "cdn_port", "endpoint", "cdn_endpoint", "pid"}`` to F (atomically, once both
-servers listen) and serves until SIGTERM/SIGINT.  See ``--help`` and the README section at the end
-of this module docstring for the directory layout.
-
-Repos directory layout::
-
+REPOS DIRECTORY (--repos-dir / HubSim(repos_dir) / load_dir)
     DIR/.sim.json                         optional: {"tokens": {"tok": null | ["org/name", ...]},
-                                                     "redirects": {"old/name": "new/name"},
-                                                     "page_size": 50, "lfs_threshold": 1048576}
-    DIR/<org>/<name>/.sim.json            optional: {"gated": false|"auto"|"manual", "private": false,
-                                                     "aliases": {"v1.0": "main"},
-                                                     "lfs_threshold": N, "lfs_patterns": [...]}
-    DIR/<org>/<name>/<revision>/<files>   one directory per revision; a revision containing "/"
-                                          is stored percent-encoded: refs%2Fpr%2F1
+                                          "redirects": {"old/name": "new/name"}, "page_size": 50,
+                                          "lfs_threshold": 1048576, "lfs_patterns": [...]}
+    DIR/<org>/<name>/.sim.json            optional: {"gated": false|true|"auto"|"manual",
+                                          "private": false, "aliases": {"v1.0": "main"},
+                                          "renamed_from": ["old/name"], "lfs_threshold": N,
+                                          "lfs_patterns": [...]}
+    DIR/<org>/<name>/<revision>/<files>   one directory per revision (symlinks followed); a
+                                          revision containing "/" is stored percent-encoded
+                                          (refs%2Fpr%2F1)
+  A file is LFS when size >= lfs_threshold (default 1 MiB) or its name matches lfs_patterns
+  (default *.safetensors, *.bin, *.pt, *.pth, *.ckpt, *.h5, *.onnx, *.gguf, *.msgpack, ...).
+  Commits are deterministic: sha1 of repo id, revision name and file list; an alias shares the
+  commit of its target. The git oid of an LFS file is that of its pointer file (as on the Hub);
+  its content hash is lfs.oid / X-Linked-Etag (sha256).
+
+CLI
+  python3 hf_hub_sim.py --repos-dir DIR --port 0 --port-file F [--cdn-port 0] [--token T]...
+      [--redirect OLD=NEW]... [--page-size N] [--lfs-threshold N] [--url-ttl S] [--no-gzip]
+      [--cdn-host 127.0.0.2] [--cdn-base URL] [--layout-cdn DIR [--link-mode symlink|hardlink|copy]
+      [--nginx-conf FILE --nginx-port P] [--layout-only]] [--faults JSON] [--hash-cache FILE]
+  writes {"hub_port", "cdn_port", "endpoint", "cdn_endpoint", "pid"} to F atomically once both
+  servers listen; serves until SIGTERM/SIGINT, then exits 0. Prints nothing (HF_SIM_DEBUG=1 logs
+  requests to stderr).
 """
 
 import argparse
@@ -278,7 +368,7 @@ class Fault:
         if server not in ("any", "hub", "cdn"):
             raise ValueError("fault server must be any|hub|cdn, not %r" % (server,))
         known = {"after_bytes", "status", "retry_after", "body", "offset", "rate", "delay",
-                 "delta", "size", "content_type", "message"}
+                 "delta", "size", "content_type", "message", "error_code"}
         bad = set(params) - known
         if bad:
             raise ValueError("unknown fault parameter(s): %s" % ", ".join(sorted(bad)))
@@ -433,6 +523,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "hf-hub-sim/1"
     sys_version = ""
 
+    def version_string(self):
+        return self.server_version
+
     def log_message(self, fmt, *args):
         if os.environ.get("HF_SIM_DEBUG"):
             sys.stderr.write("hf_hub_sim %s: %s\n" % (self.server.role, fmt % args))
@@ -536,6 +629,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if kind == "status":
             st = int(fault.get("status", 500))
             hdrs = []
+            if fault.get("error_code"):
+                hdrs.append(("X-Error-Code", str(fault.get("error_code"))))
             if fault.get("retry_after") is not None:
                 hdrs.append(("Retry-After", str(fault.get("retry_after"))))
             body = fault.get("body")
