@@ -2,7 +2,6 @@
 
 #include <curl/curl.h>
 
-#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <string_view>
@@ -230,7 +229,10 @@ std::unique_ptr<HttpClient::Handle> HttpClient::Acquire() {
       return h;
     }
   }
-  return std::make_unique<Handle>();
+  auto handle = std::make_unique<Handle>();
+  // curl_easy_reset() keeps the share, so it is set once per handle.
+  curl_easy_setopt(handle->easy, CURLOPT_SHARE, static_cast<CURLSH*>(share_));
+  return handle;
 }
 
 void HttpClient::Release(std::unique_ptr<Handle> handle) {
@@ -292,7 +294,6 @@ HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, handle->errbuf);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_SHARE, static_cast<CURLSH*>(share_));
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());

@@ -38,7 +38,7 @@ struct HttpClientOptions {
   // Limit on a whole request including its body; 0 means none.
   std::chrono::milliseconds total_timeout{0};
   std::string user_agent = "modelfs/0.1";
-  size_t max_idle_handles = 64;    // idle handles (and their connections) kept
+  size_t max_idle_handles = 32;    // idle handles (and their connections) kept
   long receive_buffer = 256 << 10;  // curl's receive buffer per handle
 };
 
@@ -68,12 +68,12 @@ struct HttpRequest {
 
   Method method = Method::kGet;
   std::string url;
-  std::optional<ByteRange> range;  // sent as "Range: bytes=first-[last]"
-  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<ByteRange> range{};  // sent as "Range: bytes=first-[last]"
+  std::vector<std::pair<std::string, std::string>> headers{};
   // Sent only to the origin (scheme, host, port) of `url`; dropped for good
   // once a followed redirect leaves it. An "Authorization" or "Cookie" entry
   // in `headers` is treated the same way.
-  std::vector<std::pair<std::string, std::string>> credentials;
+  std::vector<std::pair<std::string, std::string>> credentials{};
   RedirectMode redirects = RedirectMode::kManual;
   int max_redirects = 10;
   // Downloads ask for "Accept-Encoding: identity"; API calls may let curl
@@ -84,8 +84,8 @@ struct HttpRequest {
   // the sink; other bodies (error pages) go to HttpResponse::body, cut at
   // 64 KiB, and never to the sink.
   size_t max_body = 16 << 20;
-  BodySink sink;
-  HeadersCallback on_headers;
+  BodySink sink{};
+  HeadersCallback on_headers{};
 
   const char* method_name() const { return method == Method::kHead ? "HEAD" : "GET"; }
 };

@@ -10,6 +10,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "remote/http_headers.h"
 #include "util/error.h"

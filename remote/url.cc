@@ -31,7 +31,7 @@ std::string Lower(std::string s) {
 // Parses an absolute http(s) URL, or returns null.
 UrlHandle TryParse(const std::string& url) {
   UrlHandle u(curl_url());
-  if (!u) throw Error(ErrorCode::kIOError, "Out of memory while parsing a URL.");
+  if (!u) return nullptr;  // out of memory
   if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return nullptr;
   return u;
 }
@@ -135,11 +135,7 @@ std::string ResolveUrl(const std::string& base, const std::string& location) {
 }
 
 std::string RedactUrl(const std::string& url) {
-  UrlHandle u;
-  try {
-    u = TryParse(url);
-  } catch (const Error&) {
-  }
+  UrlHandle u = TryParse(url);
   if (!u) return url.substr(0, url.find_first_of("?#"));
   curl_url_set(u.get(), CURLUPART_QUERY, nullptr, 0);
   curl_url_set(u.get(), CURLUPART_FRAGMENT, nullptr, 0);
