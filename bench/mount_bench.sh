@@ -88,6 +88,7 @@ echo "targets: warm >= 3000 MB/s and >= 0.8 x squashfuse; page cache >= 7000 MB/
 
 # Many models: mount readiness and a full ls -lR.
 fusermount3 -u "$M1"; sleep 0.3
+[ "$MODELS" -gt 0 ] || exit 0
 export MODELFS_HOME=$work/many
 small=$work/small; mkdir -p "$small"
 for i in $(seq 10); do echo "file $i" > "$small/f$i.json"; done
