@@ -91,7 +91,7 @@ std::unique_ptr<Index> Index::Open(const std::filesystem::path& dir, bool read_o
   db_options.max_background_jobs = 2;
 
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(16 << 20);
+  table.block_cache = rocksdb::NewLRUCache(8 << 20);
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.write_buffer_size = 8 << 20;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));

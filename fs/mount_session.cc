@@ -59,7 +59,7 @@ void MountSession::Run() {
   fuse_loop_config* config = fuse_loop_cfg_create();
   // Few threads: reads are CPU-bound memory copies on a machine with few
   // cores, and more threads only contend on the kernel's FUSE locks.
-  fuse_loop_cfg_set_max_threads(config, 8);
+  fuse_loop_cfg_set_max_threads(config, 6);
   fuse_loop_cfg_set_idle_threads(config, 4);
   int rc = fuse_session_loop_mt(session_, config);
   fuse_loop_cfg_destroy(config);

@@ -5,7 +5,7 @@
 
 namespace modelfs {
 namespace {
-constexpr size_t kMaxSpares = 4;
+constexpr size_t kMaxSpares = 2;
 }
 
 BlobReader::BlobReader(const cache::ChunkStore* chunks, const BlobRecord& blob, ChunkPins::Pin pin)

@@ -124,11 +124,11 @@ int ServeCommand(const std::shared_ptr<Store>& store, const stdfs::path& mountpo
 // Chunk buffers are 64 KiB–1 MiB and are allocated and freed at the read
 // rate. Above glibc's default mmap threshold each one would be a fresh
 // mapping, page-faulted and zeroed by the kernel on every read; kept in the
-// heap they are reused. Two arenas bound the memory the FUSE threads hold.
+// heap they are reused. One arena bounds the memory the FUSE threads hold.
 void TuneAllocator() {
   ::mallopt(M_MMAP_THRESHOLD, 16 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
-  ::mallopt(M_ARENA_MAX, 2);
+  ::mallopt(M_ARENA_MAX, 1);
 }
 
 void Serve(const DaemonOptions& options, int ready_fd) {
