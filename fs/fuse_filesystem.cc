@@ -138,8 +138,10 @@ struct FuseCallbacks {
       FuseFilesystem* fs = Self(req);
       const Node node = NodeOrThrow(fs, ino);
       auto dir = std::make_unique<OpenDir>(OpenDir{fs->tree_->List(node), node});
-      fi->cache_readdir = node.is_immutable();
-      fi->keep_cache = node.is_immutable();
+      // Listings that change (models/, models/<name>/) are invalidated by
+      // ModelChanged, so every listing may be cached.
+      fi->cache_readdir = 1;
+      fi->keep_cache = 1;
       fi->fh = reinterpret_cast<uint64_t>(dir.release());
       fuse_reply_open(req, fi);
     });
