@@ -18,14 +18,10 @@
 #include "util/error.h"
 #include "util/file_io.h"
 
-extern char** environ;
-
 namespace modelfs {
 namespace {
 
 constexpr uint32_t kMaxMessage = 1 << 20;
-// Environment variables a command may depend on; the rest stay private.
-constexpr const char* kForwardedEnvPrefixes[] = {"HF_", "HUGGING_FACE_", "BENTO", "AWS_", "MODELFS_LOCK"};
 
 sockaddr_un Address(const std::filesystem::path& path) {
   sockaddr_un addr{};
@@ -157,7 +153,6 @@ void ControlServer::Serve(UniqueFd conn) {
     auto j = nlohmann::json::parse(*body);
     request.argv = j.at("argv").get<std::vector<std::string>>();
     request.cwd = j.at("cwd").get<std::string>();
-    for (auto& [k, v] : j.at("env").items()) request.env.emplace_back(k, v.get<std::string>());
     request.in = std::move(fds[0]);
     request.out = std::move(fds[1]);
     request.err = std::move(fds[2]);
@@ -195,17 +190,7 @@ std::optional<int> ForwardToDaemon(const std::filesystem::path& path,
                                    const std::vector<std::string>& argv) {
   UniqueFd fd = Connect(path);
   if (!fd.valid()) return std::nullopt;
-  nlohmann::json env = nlohmann::json::object();
-  for (char** e = environ; *e; ++e) {
-    std::string_view var(*e);
-    auto eq = var.find('=');
-    if (eq == std::string_view::npos) continue;
-    for (const char* prefix : kForwardedEnvPrefixes) {
-      if (var.starts_with(prefix)) env[std::string(var.substr(0, eq))] = std::string(var.substr(eq + 1));
-    }
-  }
-  const nlohmann::json request = {
-      {"argv", argv}, {"cwd", std::filesystem::current_path().string()}, {"env", env}};
+  const nlohmann::json request = {{"argv", argv}, {"cwd", std::filesystem::current_path().string()}};
   const int stdio[3] = {0, 1, 2};
   SendMessage(fd.get(), request.dump(), stdio, 3);
   auto reply = ReceiveMessage(fd.get(), nullptr);

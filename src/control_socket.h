@@ -24,7 +24,6 @@ namespace modelfs {
 struct ControlRequest {
   std::vector<std::string> argv;
   std::string cwd;
-  std::vector<std::pair<std::string, std::string>> env;  // selected variables
   UniqueFd in, out, err;
 };
 
