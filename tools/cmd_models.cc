@@ -39,7 +39,7 @@ void AddSave(CLI::App& models, CommandContext& ctx) {
   cmd->add_option("--module", *module, "the module that made the model (e.g. bentoml.transformers)");
   cmd->callback([=, &ctx] {
     SaveRequest request;
-    request.tag = ParseTag(*tag);
+    request.tag = ctx.ParseTagArgument(*tag);
     request.dir = ctx.Absolute(*dir);
     request.module = *module;
     for (const auto& l : *labels) request.labels.push_back(SplitKeyValue(l, "--label"));
@@ -59,7 +59,7 @@ void AddList(CLI::App& models, CommandContext& ctx) {
       ->check(CLI::IsMember({"table", "json", "yaml"}));
   cmd->callback([=, &ctx] {
     std::string filter;
-    if (!name->empty()) filter = ParseTag(*name).name;
+    if (!name->empty()) filter = ctx.ParseTagArgument(*name).name;
     auto store = ctx.OpenStore(Store::Access::kRead);
     auto models = store->List(filter);
     if (*format == "table") {
@@ -89,7 +89,7 @@ void AddGet(CLI::App& models, CommandContext& ctx) {
   cmd->add_option("-o,--output", *format, "yaml, json or path")
       ->check(CLI::IsMember({"yaml", "json", "path"}));
   cmd->callback([=, &ctx] {
-    const Tag parsed = ParseTag(*tag);
+    const Tag parsed = ctx.ParseTagArgument(*tag);
     auto store = ctx.OpenStore(Store::Access::kRead);
     ModelRecord model = store->Get(parsed);
     if (*format == "yaml") {
@@ -116,7 +116,7 @@ void AddDelete(CLI::App& models, CommandContext& ctx) {
   cmd->add_flag("-y,--yes", *yes, "do not ask for confirmation");
   cmd->callback([=, &ctx] {
     std::vector<Tag> parsed;
-    for (const auto& t : *tags) parsed.push_back(ParseTag(t));
+    for (const auto& t : *tags) parsed.push_back(ctx.ParseTagArgument(t));
     // Inside the daemon the caller has already confirmed.
     if (!*yes && !ctx.in_daemon()) {
       if (!::isatty(STDIN_FILENO)) {
@@ -146,7 +146,7 @@ void AddFiles(CLI::App& models, CommandContext& ctx) {
   cmd->add_option("tag", *tag, "name[:version]")->required();
   cmd->add_option("-o,--output", *format, "table or json")->check(CLI::IsMember({"table", "json"}));
   cmd->callback([=, &ctx] {
-    const Tag parsed = ParseTag(*tag);
+    const Tag parsed = ctx.ParseTagArgument(*tag);
     auto store = ctx.OpenStore(Store::Access::kRead);
     const auto files = store->Files(store->Get(parsed));
     auto mode_of = [](const FileRecord& f) { return f.type == FileType::kDirectory || f.executable ? 0555 : 0444; };
@@ -178,7 +178,7 @@ void AddCat(CLI::App& models, CommandContext& ctx) {
   cmd->add_option("tag", *tag, "name[:version]")->required();
   cmd->add_option("path", *path, "the file's path inside the model")->required();
   cmd->callback([=, &ctx] {
-    const Tag parsed = ParseTag(*tag);
+    const Tag parsed = ctx.ParseTagArgument(*tag);
     auto store = ctx.OpenStore(Store::Access::kRead);
     store->ReadFile(store->Get(parsed), *path, [&ctx](const char* data, size_t n) {
       if (!ctx.out().write(data, static_cast<std::streamsize>(n))) {

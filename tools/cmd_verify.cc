@@ -18,7 +18,7 @@ void RegisterVerifyCommand(CLI::App& app, CommandContext& ctx) {
       throw Error(ErrorCode::kInvalidArgument, "--repair works on the whole store; drop the tag");
     }
     std::optional<Tag> only;
-    if (!tag->empty()) only = ParseTag(*tag);
+    if (!tag->empty()) only = ctx.ParseTagArgument(*tag);
     auto store = ctx.OpenStore(*repair ? Store::Access::kWrite : Store::Access::kRead);
     const VerifyReport report = *repair ? store->Repair() : store->Verify(only);
     for (const auto& d : report.pack_damage) {

@@ -51,6 +51,10 @@ class CommandContext {
 
   std::filesystem::path Home() const { return ResolveHome(home_flag); }
 
+  // ParseTag for a command-line argument; the lower-casing warning goes to
+  // err(), so the caller sees it even when the daemon runs the command.
+  Tag ParseTagArgument(const std::string& text) const;
+
   // The store to run against. Outside the daemon: when a mount daemon serves
   // the store, forwards the whole command line to it and throws
   // ForwardedToDaemon; otherwise opens the store in this process.
