@@ -3,12 +3,6 @@
 // hf:// URLs and the configuration from the environment.
 #include "remote/hf_hub.h"
 
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
@@ -21,9 +15,8 @@
 
 #include "remote/http_client.h"
 #include "remote/retry_policy.h"
+#include "tests/unit/sim_fixture.h"
 #include "tests/unit/test_util.h"
-
-extern char** environ;
 
 namespace modelfs::remote {
 namespace {
@@ -34,36 +27,12 @@ using modelfs::testing::TempDir;
 using modelfs::testing::ThrownCode;
 using modelfs::testing::WriteFile;
 
-constexpr const char* kToken = "hf_test_token_all";
-constexpr const char* kLimitedToken = "hf_test_token_limited";
-
-std::string SimPath() {
-  std::vector<fs::path> candidates;
-  if (const char* src = std::getenv("MODELFS_SOURCE_DIR")) {
-    candidates.push_back(fs::path(src) / "tests/sims/hf_hub_sim.py");
-  }
-  candidates.push_back(fs::path(__FILE__).parent_path() / "../sims/hf_hub_sim.py");
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) candidates.push_back(exe.parent_path() / "../../tests/sims/hf_hub_sim.py");
-  for (const auto& c : candidates) {
-    if (fs::exists(c, ec)) return fs::absolute(c).string();
-  }
-  throw std::runtime_error("cannot find tests/sims/hf_hub_sim.py");
-}
-
-// Output of a python3 snippet, trailing newline stripped.
-std::string Python(const std::string& code) {
-  std::string cmd = "python3 -c '" + code + "'";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) throw std::runtime_error("popen failed");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  ::pclose(p);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
+using modelfs::testing::FastRetry;
+using modelfs::testing::kLimitedToken;
+using modelfs::testing::kToken;
+using modelfs::testing::Python;
+using modelfs::testing::Sim;
+using modelfs::testing::SimHub;
 
 std::string PySha256(const fs::path& file) {
   return Python("import hashlib,sys; print(hashlib.sha256(open(\"" + file.string() +
@@ -78,97 +47,6 @@ std::string PyLfsPointerSha1(const fs::path& file) {
                 "\",\"rb\").read(); p=(\"version https://git-lfs.github.com/spec/v1\\noid sha256:%s\\nsize %d\\n\" "
                 "% (hashlib.sha256(d).hexdigest(), len(d))).encode(); "
                 "print(hashlib.sha1(b\"blob %d\\0\" % len(p) + p).hexdigest())");
-}
-
-// A repos directory and the simulator serving it, killed when the object dies.
-class SimHub {
- public:
-  SimHub() : dir_("hfhub") {
-    fs::path repos = dir_ / "repos";
-    WriteFile(repos / ".sim.json",
-              std::string("{\"tokens\": {\"") + kLimitedToken + "\": [\"org/model\"]}}");
-    fs::path main = repos / "org/model/main";
-    WriteFile(main / "config.json", "{\"model_type\": \"test\"}\n");
-    WriteFile(main / "model.safetensors", modelfs::testing::RandomBytes(2 << 20, 42));
-    WriteFile(main / "sub/tok.json", "{\"tokens\": [1, 2, 3]}\n");
-    fs::path pr = repos / "org/model/refs%2Fpr%2F1";
-    WriteFile(pr / "config.json", "{\"model_type\": \"pr\"}\n");
-    WriteFile(repos / "org/gated/.sim.json", "{\"gated\": true}");
-    WriteFile(repos / "org/gated/main/config.json", "{}\n");
-    WriteFile(repos / "org/gated/main/weights.bin", modelfs::testing::RandomBytes(4096, 7));
-    repos_ = repos;
-
-    fs::path port_file = dir_ / "port.json";
-    std::string sim = SimPath();
-    std::string repos_s = repos.string(), port_s = port_file.string();
-    const char* argv[] = {"python3",   sim.c_str(), "--repos-dir", repos_s.c_str(), "--port",
-                          "0",         "--port-file", port_s.c_str(), "--page-size", "2",
-                          "--token",   kToken,      nullptr};
-    int rc = posix_spawnp(&pid_, "python3", nullptr, nullptr, const_cast<char**>(argv), environ);
-    if (rc != 0) throw std::runtime_error("cannot start the Hub simulator");
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!fs::exists(port_file)) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        Stop();
-        throw std::runtime_error("the Hub simulator did not write its port file");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    endpoint_ = nlohmann::json::parse(modelfs::testing::ReadFile(port_file))["endpoint"];
-    while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
-  }
-  ~SimHub() { Stop(); }
-  SimHub(const SimHub&) = delete;
-  SimHub& operator=(const SimHub&) = delete;
-
-  const std::string& endpoint() const { return endpoint_; }
-  const fs::path& repos() const { return repos_; }
-
-  // POSTs a JSON body to a control endpoint.
-  void Control(const std::string& path, const std::string& body) {
-    std::string file = (dir_ / "control.json").string();
-    WriteFile(file, body);
-    std::string code =
-        "import urllib.request; r=urllib.request.Request(\"" + endpoint_ + path +
-        "\", data=open(\"" + file +
-        "\",\"rb\").read(), headers={\"Content-Type\": \"application/json\"}); "
-        "print(urllib.request.urlopen(r).status)";
-    if (Python(code) != "200") throw std::runtime_error("control request failed: " + path);
-  }
-  void ClearFaults() { Control("/_sim/faults/clear", "{}"); }
-
-  HfConfig Config(std::optional<std::string> token = std::nullopt) const {
-    HfConfig c;
-    c.endpoint = endpoint_;
-    c.token = std::move(token);
-    c.offline = false;
-    return c;
-  }
-
- private:
-  void Stop() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-
-  TempDir dir_;
-  fs::path repos_;
-  pid_t pid_ = -1;
-  std::string endpoint_;
-};
-
-SimHub& Sim() {
-  static SimHub sim;
-  return sim;
-}
-
-// A retry policy that does not sleep.
-const RetryPolicy& FastRetry() {
-  static RetryPolicy policy(RetryOptions{}, [](std::chrono::milliseconds) {});
-  return policy;
 }
 
 std::string ErrorMessage(const std::function<void()>& fn) {

@@ -1,0 +1,110 @@
+// src/lazy_file.h — one remote file fetched lazily into a sparse staging file.
+//
+// A LazyFile owns the staging file (created if missing, sized to the remote
+// file, holes where nothing was fetched) and the map of which segments of it
+// hold fetched bytes. ReadAt() serves present segments from the staging file
+// and fetches absent ones through a RangeFetcher:
+//   - concurrent readers of one absent segment share one fetch; the others
+//     wait for it;
+//   - a read starting where the previous one ended is sequential: the
+//     readahead window doubles from one segment up to max_window, and the
+//     segments ahead of the read, up to the window, are fetched in the
+//     background by up to max_parallel concurrent fetches;
+//   - any other read is random and fetches only the segments it touches;
+//   - a failed fetch leaves its segments absent, wakes their waiters (which
+//     get the error) and throws Error(kIOError) to the reader — never a hang.
+// Bytes of a segment are served only once all of it is written, so a reader
+// never sees a hole. Thread-safe. The destructor waits for background
+// readahead to finish.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <semaphore>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "remote/range_fetcher.h"
+#include "src/segment_map.h"
+#include "util/unique_fd.h"
+
+namespace modelfs {
+
+class LazyFile {
+ public:
+  struct Options {
+    uint64_t segment_size = 1 << 20;
+    uint64_t max_window = 32 << 20;
+    int max_parallel = 4;
+  };
+
+  // `present` says which segments the staging file already holds (e.g. a
+  // Snapshot() of an earlier LazyFile); its sizes must match `size` and
+  // options.segment_size. *fetcher must outlive the LazyFile. Throws Error.
+  LazyFile(std::filesystem::path staging_path, uint64_t size, SegmentMap present,
+           remote::RangeFetcher* fetcher, Options options);
+  LazyFile(std::filesystem::path staging_path, uint64_t size, SegmentMap present,
+           remote::RangeFetcher* fetcher)
+      : LazyFile(std::move(staging_path), size, std::move(present), fetcher, Options{}) {}
+  ~LazyFile();
+  LazyFile(const LazyFile&) = delete;
+  LazyFile& operator=(const LazyFile&) = delete;
+
+  // Reads up to `n` bytes at `offset` into `out`; fewer only at end of file.
+  // Throws Error(kIOError) when a needed fetch fails.
+  size_t ReadAt(uint64_t offset, size_t n, char* out);
+
+  SegmentMap Snapshot() const;
+  // fdatasync(2) of the staging file, so a Snapshot() taken before it holds.
+  void Sync();
+  bool complete() const;
+  // Bytes fetched from the remote by this object (readahead included).
+  uint64_t fetched_bytes() const;
+
+  uint64_t size() const { return size_; }
+  const std::filesystem::path& staging_path() const { return path_; }
+
+ private:
+  // Adjacent segments [first, first + count) claimed (marked in flight) by one fetch.
+  struct Piece {
+    size_t first;
+    size_t count;
+  };
+
+  // Claims the absent, not in-flight segments of [first, last] (under mu_),
+  // cut into pieces of at most `piece_segments` segments.
+  void ClaimLocked(size_t first, size_t last, size_t piece_segments, std::vector<Piece>* out);
+  // Fetches and stores one claimed piece; on failure releases it, records
+  // the error for its waiters and throws Error(kIOError).
+  void FetchPiece(const Piece& piece);
+  // Runs pieces, up to max_parallel at once; rethrows the first failure
+  // after all have finished.
+  void FetchAll(const std::vector<Piece>& pieces);
+  void StartReadahead(std::vector<Piece> pieces);  // under mu_
+
+  const std::filesystem::path path_;
+  const uint64_t size_;
+  remote::RangeFetcher* const fetcher_;
+  const Options options_;
+  UniqueFd fd_;
+  std::counting_semaphore<> fetch_slots_;  // bounds concurrent Fetch() calls
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;               // a segment left the in-flight state
+  SegmentMap present_;                       // guarded by mu_
+  std::vector<bool> in_flight_;              // guarded by mu_
+  std::vector<uint32_t> failures_;           // per segment, guarded by mu_
+  std::vector<std::string> last_error_;      // per segment, guarded by mu_
+  uint64_t last_end_ = 0;                    // end of the previous read
+  uint64_t window_ = 0;                      // readahead window, bytes
+  uint64_t fetched_bytes_ = 0;
+  std::vector<std::future<void>> readahead_;  // background fetches, guarded by mu_
+};
+
+}  // namespace modelfs

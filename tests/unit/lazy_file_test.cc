@@ -1,0 +1,348 @@
+// tests/unit/lazy_file_test.cc — SegmentMap, and LazyFile fetching a file of
+// the Hub simulator through HttpRangeFetcher: byte-exact reads, bounded
+// fetches for random reads, one fetch per segment under concurrency,
+// recovery from faults and reopening from a snapshot.
+#include "src/lazy_file.h"
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "remote/hf_hub.h"
+#include "remote/http_client.h"
+#include "remote/http_range_fetcher.h"
+#include "remote/retry_policy.h"
+#include "src/segment_map.h"
+#include "tests/unit/sim_fixture.h"
+#include "tests/unit/test_util.h"
+
+namespace modelfs {
+namespace {
+
+using modelfs::testing::TempDir;
+using modelfs::testing::ThrownCode;
+
+constexpr uint64_t kMiB = 1 << 20;
+constexpr uint64_t kFileSize = 24 * kMiB;
+constexpr const char* kRepo = "lazy/model";
+constexpr const char* kCounterKey = "lazy/model/model.safetensors";
+
+const std::string& FileData() {
+  static const std::string data = modelfs::testing::RandomBytes(kFileSize, 2024);
+  return data;
+}
+
+// The simulator with the lazy repo added (once), a client, a retry policy
+// with tiny real delays, and a fetcher for the LFS file.
+struct Remote {
+  Remote()
+      : sim(testing::Sim()),
+        policy(Options(), {}),
+        hub(sim.Config(), &client, &policy),
+        listing(List(hub)),
+        fetcher(&client, &policy, hub.DownloadRequest(listing, "model.safetensors")) {}
+
+  static remote::RetryOptions Options() {
+    remote::RetryOptions o;
+    o.max_attempts = 3;
+    o.base_delay = std::chrono::milliseconds(1);
+    o.max_delay = std::chrono::milliseconds(5);
+    return o;
+  }
+  static remote::HfListing List(const remote::HfHub& hub) {
+    static bool added = false;
+    if (!added) {
+      testing::Sim().AddFile(kRepo, "main", "model.safetensors", FileData());
+      added = true;
+    }
+    return hub.List(remote::ParseHfUrl(std::string("hf://") + kRepo));
+  }
+  uint64_t CdnBytes() { return sim.CdnBytes(kCounterKey); }
+
+  testing::SimHub& sim;
+  remote::HttpClient client;
+  remote::RetryPolicy policy;
+  remote::HfHub hub;
+  remote::HfListing listing;
+  remote::HttpRangeFetcher fetcher;
+};
+
+std::string Read(LazyFile& f, uint64_t offset, size_t n) {
+  std::string out(n, '\0');
+  out.resize(f.ReadAt(offset, n, out.data()));
+  return out;
+}
+
+SegmentMap Empty() { return SegmentMap(kFileSize, kMiB); }
+
+// Fails every fetch; counts calls.
+class FailingFetcher : public remote::RangeFetcher {
+ public:
+  void Fetch(uint64_t, size_t, char*) override {
+    ++calls;
+    throw Error(ErrorCode::kNotFound, "gone");
+  }
+  std::atomic<int> calls{0};
+};
+
+// Serves FileData() from memory, slowly, recording concurrency and bytes.
+class MemoryFetcher : public remote::RangeFetcher {
+ public:
+  void Fetch(uint64_t offset, size_t length, char* out) override {
+    int now = ++active;
+    int seen = max_active.load();
+    while (now > seen && !max_active.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::memcpy(out, FileData().data() + offset, length);
+    bytes += length;
+    --active;
+  }
+  std::atomic<int> active{0};
+  std::atomic<int> max_active{0};
+  std::atomic<uint64_t> bytes{0};
+};
+
+}  // namespace
+
+TEST_CASE("SegmentMap tracks, encodes and decodes present segments", "[lazy]") {
+  SegmentMap m(10 * kMiB + 1, kMiB);  // not a multiple: 11 segments, the last 1 byte
+  CHECK(m.segments() == 11);
+  CHECK(m.count() == 0);
+  CHECK_FALSE(m.complete());
+  CHECK(m.SegmentOf(0) == 0);
+  CHECK(m.SegmentOf(kMiB - 1) == 0);
+  CHECK(m.SegmentOf(kMiB) == 1);
+  CHECK(m.SegmentOf(10 * kMiB) == 10);
+  CHECK(m.SegmentLength(10) == 1);
+  CHECK(m.SegmentLength(3) == kMiB);
+  m.Set(0);
+  m.Set(0);
+  m.Set(9);
+  m.Set(10);
+  CHECK(m.count() == 3);
+  CHECK(m.Has(9));
+  CHECK_FALSE(m.Has(8));
+  CHECK(ThrownCode([&] { m.Set(11); }) == "kInvalidArgument");
+  CHECK(ThrownCode([&] { (void)m.Has(11); }) == "kInvalidArgument");
+
+  std::string encoded = m.Encode();
+  std::optional<SegmentMap> d = SegmentMap::Decode(encoded);
+  REQUIRE(d.has_value());
+  CHECK(*d == m);
+  CHECK(d->count() == 3);
+  CHECK(d->Has(10));
+
+  for (size_t i = 0; i < m.segments(); ++i) m.Set(i);
+  CHECK(m.complete());
+  CHECK(SegmentMap::Decode(m.Encode())->complete());
+
+  // Malformed encodings.
+  CHECK_FALSE(SegmentMap::Decode("").has_value());
+  CHECK_FALSE(SegmentMap::Decode(encoded.substr(0, encoded.size() - 1)).has_value());
+  CHECK_FALSE(SegmentMap::Decode(encoded + "x").has_value());
+  std::string stray = encoded;
+  stray.back() = static_cast<char>(0x80);  // bit 15 of an 11-segment map
+  CHECK_FALSE(SegmentMap::Decode(stray).has_value());
+  std::string zero_segment = encoded;
+  std::memset(zero_segment.data() + 8, 0, 8);
+  CHECK_FALSE(SegmentMap::Decode(zero_segment).has_value());
+  CHECK(ThrownCode([] { SegmentMap(1, 0); }) == "kInvalidArgument");
+}
+
+TEST_CASE("SegmentMap of edge sizes", "[lazy]") {
+  SegmentMap empty(0, kMiB);
+  CHECK(empty.segments() == 0);
+  CHECK(empty.complete());
+  std::optional<SegmentMap> e = SegmentMap::Decode(empty.Encode());
+  REQUIRE(e.has_value());
+  CHECK(e->segments() == 0);
+  CHECK(e->file_size() == 0);
+
+  SegmentMap exact(4 * kMiB, kMiB);
+  CHECK(exact.segments() == 4);
+  CHECK(exact.SegmentLength(3) == kMiB);
+  SegmentMap small(5, kMiB);
+  CHECK(small.segments() == 1);
+  CHECK(small.SegmentLength(0) == 5);
+  small.Set(0);
+  CHECK(SegmentMap::Decode(small.Encode()) == small);
+}
+
+TEST_CASE("LazyFile of 0 bytes and mismatched maps", "[lazy]") {
+  TempDir dir("lazy");
+  FailingFetcher failing;
+  LazyFile empty(dir / "empty", 0, SegmentMap(0, kMiB), &failing);
+  char c;
+  CHECK(empty.ReadAt(0, 1, &c) == 0);
+  CHECK(empty.complete());
+  CHECK(failing.calls == 0);
+  CHECK(ThrownCode([&] { LazyFile bad(dir / "bad", 10, SegmentMap(11, kMiB), &failing); }) ==
+        "kInvalidArgument");
+}
+
+TEST_CASE("LazyFile reports a failed fetch to every waiting reader", "[lazy]") {
+  TempDir dir("lazy");
+  FailingFetcher failing;
+  LazyFile f(dir / "staging", 4 * kMiB, SegmentMap(4 * kMiB, kMiB), &failing);
+  std::vector<std::thread> threads;
+  std::atomic<int> errors{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      if (ThrownCode([&] { Read(f, kMiB + 10, 100); }) == "kIOError") ++errors;
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(errors == 8);
+  CHECK(failing.calls >= 1);
+  CHECK(f.Snapshot().count() == 0);
+}
+
+TEST_CASE("LazyFile reads ahead in parallel on sequential access only", "[lazy]") {
+  TempDir dir("lazy");
+  MemoryFetcher memory;
+  LazyFile::Options options;
+  options.max_window = 8 * kMiB;
+  options.max_parallel = 4;
+  {
+    LazyFile f(dir / "seq", kFileSize, Empty(), &memory, options);
+    for (uint64_t off = 0; off < 16 * kMiB; off += 256 * 1024) {
+      REQUIRE(Read(f, off, 256 * 1024) == FileData().substr(off, 256 * 1024));
+    }
+  }  // waits for readahead still running
+  CHECK(memory.max_active > 1);
+  CHECK(memory.max_active <= 4);
+  CHECK(memory.bytes <= 16 * kMiB + 8 * kMiB);  // at most one window past the last read
+  CHECK(memory.bytes >= 16 * kMiB);
+
+  MemoryFetcher random;
+  LazyFile g(dir / "random", kFileSize, Empty(), &random, options);
+  for (uint64_t off : {5 * kMiB + 3, 17 * kMiB, 9 * kMiB + 77, 1 * kMiB}) {
+    REQUIRE(Read(g, off, 4096) == FileData().substr(off, 4096));
+  }
+  CHECK(random.bytes == 4 * kMiB);
+}
+
+TEST_CASE("LazyFile: a small random read fetches one segment", "[lazy][sim]") {
+  Remote r;
+  r.sim.ClearFaults();
+  TempDir dir("lazy");
+  LazyFile f(dir / "staging", kFileSize, Empty(), &r.fetcher);
+  uint64_t before = r.CdnBytes();
+  CHECK(Read(f, 20 * kMiB, 4096) == FileData().substr(20 * kMiB, 4096));
+  uint64_t fetched = r.CdnBytes() - before;
+  CHECK(fetched >= 4096);
+  CHECK(fetched <= kMiB + 64 * 1024);
+  CHECK(f.fetched_bytes() == kMiB);
+  CHECK(f.Snapshot().count() == 1);
+  CHECK(f.Snapshot().Has(20));
+  // A read inside the same segment costs nothing.
+  CHECK(Read(f, 20 * kMiB + 5000, 4096) == FileData().substr(20 * kMiB + 5000, 4096));
+  CHECK(r.CdnBytes() - before == fetched);
+  CHECK_FALSE(f.complete());
+}
+
+TEST_CASE("LazyFile: a sequential read returns the file and fetches it once", "[lazy][sim]") {
+  Remote r;
+  r.sim.ClearFaults();
+  TempDir dir("lazy");
+  LazyFile f(dir / "staging", kFileSize, Empty(), &r.fetcher);
+  uint64_t before = r.CdnBytes();
+  std::string all;
+  all.reserve(kFileSize);
+  for (uint64_t off = 0; off < kFileSize; off += 256 * 1024) all += Read(f, off, 256 * 1024);
+  CHECK(Read(f, kFileSize, 10).empty());
+  REQUIRE(all.size() == kFileSize);
+  CHECK(all == FileData());
+  CHECK(f.complete());
+  uint64_t fetched = r.CdnBytes() - before;
+  CHECK(fetched >= kFileSize);
+  CHECK(fetched <= kFileSize + kFileSize / 20);
+  CHECK(f.fetched_bytes() == kFileSize);
+}
+
+TEST_CASE("LazyFile: concurrent readers of a cold segment share one fetch", "[lazy][sim]") {
+  Remote r;
+  r.sim.ClearFaults();
+  TempDir dir("lazy");
+  LazyFile f(dir / "staging", kFileSize, Empty(), &r.fetcher);
+  uint64_t before = r.CdnBytes();
+  std::atomic<int> ready{0};
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&, t] {
+      ++ready;
+      while (ready < 16) std::this_thread::yield();
+      // Gaps between the reads, so none looks sequential to the one before.
+      uint64_t off = 7 * kMiB + 100 + static_cast<uint64_t>(t) * 8192;
+      if (Read(f, off, 4096) == FileData().substr(off, 4096)) ++good;
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(good == 16);
+  uint64_t fetched = r.CdnBytes() - before;
+  CHECK(fetched >= kMiB);
+  CHECK(fetched <= kMiB + 64 * 1024);
+  CHECK(f.fetched_bytes() == kMiB);
+}
+
+TEST_CASE("LazyFile: a connection reset mid-body still yields the right bytes", "[lazy][sim]") {
+  Remote r;
+  r.sim.ClearFaults();
+  size_t hits_before = r.sim.Stats()["fault_hits"].size();
+  r.sim.Control("/_sim/faults",
+                R"({"kind": "reset", "server": "cdn", "after_bytes": 300000, "count": 1})");
+  TempDir dir("lazy");
+  LazyFile f(dir / "staging", kFileSize, Empty(), &r.fetcher);
+  CHECK(Read(f, 3 * kMiB + 17, 512 * 1024) == FileData().substr(3 * kMiB + 17, 512 * 1024));
+  CHECK(r.sim.Stats()["fault_hits"].size() > hits_before);
+  r.sim.ClearFaults();
+}
+
+TEST_CASE("LazyFile: a persistent 500 fails the read promptly, then recovers", "[lazy][sim]") {
+  Remote r;
+  r.sim.ClearFaults();
+  r.sim.Control("/_sim/faults", R"({"kind": "status", "status": 500, "server": "cdn", "count": -1})");
+  TempDir dir("lazy");
+  LazyFile f(dir / "staging", kFileSize, Empty(), &r.fetcher);
+  auto start = std::chrono::steady_clock::now();
+  CHECK(ThrownCode([&] { Read(f, 12 * kMiB, 4096); }) == "kIOError");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+  CHECK(f.Snapshot().count() == 0);
+  r.sim.ClearFaults();
+  CHECK(Read(f, 12 * kMiB, 4096) == FileData().substr(12 * kMiB, 4096));
+}
+
+TEST_CASE("LazyFile reopened from a snapshot serves present segments offline", "[lazy][sim]") {
+  Remote r;
+  r.sim.ClearFaults();
+  TempDir dir("lazy");
+  std::string encoded;
+  {
+    LazyFile f(dir / "staging", kFileSize, Empty(), &r.fetcher);
+    CHECK(Read(f, 2 * kMiB, 4096) == FileData().substr(2 * kMiB, 4096));
+    CHECK(Read(f, 23 * kMiB + 1, kMiB - 1) == FileData().substr(23 * kMiB + 1));
+    f.Sync();
+    encoded = f.Snapshot().Encode();
+  }
+  std::optional<SegmentMap> present = SegmentMap::Decode(encoded);
+  REQUIRE(present.has_value());
+  CHECK(present->count() == 2);
+  FailingFetcher offline;
+  uint64_t before = r.CdnBytes();
+  LazyFile g(dir / "staging", kFileSize, *present, &offline);
+  CHECK(Read(g, 2 * kMiB + 100, kMiB - 100) == FileData().substr(2 * kMiB + 100, kMiB - 100));
+  CHECK(Read(g, 23 * kMiB, kMiB) == FileData().substr(23 * kMiB));
+  CHECK(offline.calls == 0);
+  CHECK(g.fetched_bytes() == 0);
+  CHECK(r.CdnBytes() == before);
+  // An absent segment needs the network, which this fetcher refuses.
+  CHECK(ThrownCode([&] { Read(g, 5 * kMiB, 10); }) == "kIOError");
+}
+
+}  // namespace modelfs
