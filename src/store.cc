@@ -176,10 +176,11 @@ std::vector<FileRecord> Store::Files(const ModelRecord& model) const { return ca
 void Store::ReadFile(const ModelRecord& model, const std::string& path,
                      const std::function<void(const char*, size_t)>& sink) const {
   auto reader = OpenFile(model, path);
-  std::string buffer(4 << 20, '\0');
+  std::vector<BlobReader::Segment> segments;
   uint64_t offset = 0;
-  while (size_t n = reader->ReadAt(offset, buffer.size(), buffer.data())) {
-    sink(buffer.data(), n);
+  while (size_t n = reader->ReadSegments(offset, 4 << 20, &segments)) {
+    for (const auto& s : segments) sink(s.chunk->data() + s.offset, s.length);
+    segments.clear();
     offset += n;
   }
 }
@@ -274,10 +275,8 @@ StoreStats Store::Stats() const {
 }
 
 std::vector<FileDamage> Store::FindDamagedFiles(const cache::ChunkSet& bad_chunks,
-                                                const std::optional<Tag>& only) const {
+                                                const std::vector<ModelRecord>& models) const {
   std::vector<FileDamage> damaged;
-  std::vector<ModelRecord> models =
-      only ? std::vector<ModelRecord>{catalog_.Resolve(*only)} : catalog_.ListModels();
   for (const auto& model : models) {
     for (const auto& file : catalog_.ListFiles(model)) {
       if (file.type != FileType::kFile) continue;
@@ -303,11 +302,13 @@ std::vector<FileDamage> Store::FindDamagedFiles(const cache::ChunkSet& bad_chunk
 
 VerifyReport Store::Verify(const std::optional<Tag>& tag) const {
   VerifyReport report;
+  const std::vector<ModelRecord> models =
+      tag ? std::vector<ModelRecord>{catalog_.Resolve(*tag)} : catalog_.ListModels();
   cache::ChunkSet bad;
   if (tag) {
-    const ModelRecord model = catalog_.Resolve(*tag);
+    // One model: read back each of its chunks (every read verifies).
     std::string chunk;
-    for (const auto& file : catalog_.ListFiles(model)) {
+    for (const auto& file : catalog_.ListFiles(models.front())) {
       auto blob = file.type == FileType::kFile ? catalog_.FindBlob(file.sha256) : std::nullopt;
       if (!blob) continue;
       for (const auto& c : blob->chunks) {
@@ -315,12 +316,13 @@ VerifyReport Store::Verify(const std::optional<Tag>& tag) const {
           chunks_.Read(c.hash, &chunk);
           ++report.chunks;
           report.bytes += chunk.size();
-        } catch (const Error& e) {
+        } catch (const Error&) {
           bad.insert(c.hash);
         }
       }
     }
   } else {
+    // The whole store: scan every pack byte and check the index against it.
     cache::ChunkVerifier verifier(const_cast<cache::ChunkStore*>(&chunks_));
     cache::VerifyResult result = verifier.VerifyAll();
     report.chunks = result.records;
@@ -328,10 +330,9 @@ VerifyReport Store::Verify(const std::optional<Tag>& tag) const {
     report.pack_damage = std::move(result.damage);
     bad = std::move(result.bad_chunks);
   }
-  auto models = tag ? std::vector<ModelRecord>{catalog_.Resolve(*tag)} : catalog_.ListModels();
   report.models = models.size();
   for (const auto& m : models) report.files += m.file_count;
-  report.damaged_files = FindDamagedFiles(bad, tag);
+  report.damaged_files = FindDamagedFiles(bad, models);
   return report;
 }
 

@@ -123,8 +123,9 @@ class Store {
         Access access);
   void RequireWritable(const char* operation) const;
   void MaybeCollectGarbage();
+  // Files of `models` whose content is missing or has a chunk in `bad_chunks`.
   std::vector<FileDamage> FindDamagedFiles(const cache::ChunkSet& bad_chunks,
-                                           const std::optional<Tag>& only) const;
+                                           const std::vector<ModelRecord>& models) const;
 
   void NotifyChanged(const std::string& name) const {
     if (change_listener_) change_listener_(name);
