@@ -39,11 +39,6 @@ std::string VirtualPath(const Node& n) {
   return "/";
 }
 
-std::string_view BaseName(std::string_view path) {
-  auto slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
 void SetTime(struct stat* st, int64_t ns) {
   st->st_mtim.tv_sec = st->st_atim.tv_sec = st->st_ctim.tv_sec = ns / 1000000000;
   st->st_mtim.tv_nsec = st->st_atim.tv_nsec = st->st_ctim.tv_nsec = ns % 1000000000;
