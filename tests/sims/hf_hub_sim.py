@@ -1544,13 +1544,19 @@ class HubSim:
             return repo, None, _error_response(404, "RevisionNotFound", "Invalid rev id: %s" % rev)
         return repo, r, None
 
-    def _route_info(self, h, repo_id, rev):
+    def _open_api_rev(self, h, repo_id, rev):
+        """(repo, revision, None) for an API listing, or (None, None, plan) answering an error."""
         err = self._check_access(h, repo_id, download=False)
-        if err is not None:
-            return self._fixed(err, repo=repo_id)
-        repo, r, err = self._lookup_rev(repo_id, rev)
-        if err is not None:
-            return self._fixed(err, repo=repo_id)
+        if err is None:
+            repo, r, err = self._lookup_rev(repo_id, rev)
+            if err is None:
+                return repo, r, None
+        return None, None, self._fixed(err, repo=repo_id)
+
+    def _route_info(self, h, repo_id, rev):
+        repo, r, refused = self._open_api_rev(h, repo_id, rev)
+        if refused is not None:
+            return refused
         blobs = h.query.get("blobs", ["false"])[0].lower() in ("1", "true", "yes")
 
         def build(adj=None, ir=False, allow_gzip=True):
@@ -1587,12 +1593,9 @@ class HubSim:
         return max(0, size + int(adj.get("delta", 1)))
 
     def _route_tree(self, h, repo_id, rev, raw_rev, base):
-        err = self._check_access(h, repo_id, download=False)
-        if err is not None:
-            return self._fixed(err, repo=repo_id)
-        repo, r, err = self._lookup_rev(repo_id, rev)
-        if err is not None:
-            return self._fixed(err, repo=repo_id)
+        repo, r, refused = self._open_api_rev(h, repo_id, rev)
+        if refused is not None:
+            return refused
         if base and base not in r.dirs:
             msg = "%s does not exist on \"%s\"" % (base, rev) if base not in r.files else "%s is not a directory" % base
             return self._fixed(_error_response(404, "EntryNotFound", msg, [("X-Repo-Commit", r.commit)]),

@@ -440,12 +440,16 @@ TEST_CASE("Errors name the URL without its query and never the token", "[remote]
   CHECK(std::string(refused.what()).find("http://127.0.0.1:1/x failed") != std::string::npos);
 }
 
-TEST_CASE("5xx is retried with backoff until success", "[remote][retry]") {
+// A client and a retrying fetcher whose sleeps are recorded, not slept.
+struct RetryFixture {
   TestServer& server = Server();
   HttpClient client;
   SleepRecorder rec;
   RetryPolicy policy = rec.Policy();
-  RetryingFetch fetch(&client, &policy);
+  RetryingFetch fetch{&client, &policy};
+};
+
+TEST_CASE_METHOD(RetryFixture, "5xx is retried with backoff until success", "[remote][retry]") {
   HttpResponse r = fetch.Fetch(Get(server.Url(Fresh("/flaky") + "?fail=2&size=10")));
   CHECK(r.status == 200);
   CHECK(r.body == Blob(0, 10));
@@ -460,12 +464,7 @@ TEST_CASE("5xx is retried with backoff until success", "[remote][retry]") {
   }
 }
 
-TEST_CASE("429 waits as long as Retry-After says", "[remote][retry]") {
-  TestServer& server = Server();
-  HttpClient client;
-  SleepRecorder rec;
-  RetryPolicy policy = rec.Policy();
-  RetryingFetch fetch(&client, &policy);
+TEST_CASE_METHOD(RetryFixture, "429 waits as long as Retry-After says", "[remote][retry]") {
   CHECK(FetchInto(fetch, server.Url(Fresh("/ratelimit") + "?after=3"), {0, 99}) == Blob(0, 100));
   CHECK(rec.sleeps == std::vector<milliseconds>{milliseconds(3000)});
 
@@ -481,12 +480,7 @@ TEST_CASE("429 waits as long as Retry-After says", "[remote][retry]") {
   CHECK(rec.sleeps.empty());
 }
 
-TEST_CASE("A reset mid-body resumes from the first missing byte", "[remote][retry]") {
-  TestServer& server = Server();
-  HttpClient client;
-  SleepRecorder rec;
-  RetryPolicy policy = rec.Policy();
-  RetryingFetch fetch(&client, &policy);
+TEST_CASE_METHOD(RetryFixture, "A reset mid-body resumes from the first missing byte", "[remote][retry]") {
   FetchResult result;
   const std::string path = Fresh("/reset");
   CHECK(FetchInto(fetch, server.Url(path + "?at=50000&times=2"), {1000, 300999}, &result) ==
@@ -525,12 +519,7 @@ TEST_CASE("Truncated and mismatched bodies are detected", "[remote][retry]") {
                     Catch::Contains("Content-Range \"bytes 11-20/2097152\""));
 }
 
-TEST_CASE("Range fetches cope with servers and answers of every kind", "[remote][retry]") {
-  TestServer& server = Server();
-  HttpClient client;
-  SleepRecorder rec;
-  RetryPolicy policy = rec.Policy();
-  RetryingFetch fetch(&client, &policy);
+TEST_CASE_METHOD(RetryFixture, "Range fetches cope with servers and answers of every kind", "[remote][retry]") {
   FetchResult result;
   // Range ignored: the leading bytes are skipped, the transfer stops after the last.
   CHECK(FetchInto(fetch, server.Url("/data?norange=1"), {5000, 5999}, &result) == Blob(5000, 1000));
