@@ -14,7 +14,8 @@ namespace modelfs::cache {
 namespace {
 
 const char* const kColumnNames[kColumnCount] = {rocksdb::kDefaultColumnFamilyName.c_str(),
-                                                "models", "files", "blobs", "chunks"};
+                                                "models", "files", "blobs", "chunks",
+                                                "remotes", "fetch"};
 
 rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
 

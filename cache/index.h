@@ -16,9 +16,10 @@
 namespace modelfs::cache {
 
 // The column families. kMeta: store-wide counters and pack lengths; kModels,
-// kFiles, kBlobs: the model catalog (owned by src/); kChunks: hash -> location.
-enum class Column { kMeta = 0, kModels, kFiles, kBlobs, kChunks };
-inline constexpr int kColumnCount = 5;
+// kFiles, kBlobs, kRemotes: the model catalog (owned by src/); kChunks:
+// hash -> location; kFetch: progress of lazy fetches (owned by src/).
+enum class Column { kMeta = 0, kModels, kFiles, kBlobs, kChunks, kRemotes, kFetch };
+inline constexpr int kColumnCount = 7;
 
 class Index {
  public:

@@ -33,7 +33,7 @@ struct OpenDir {
 
 // An open regular file: a stored blob, or the bytes of a virtual file.
 struct OpenFile {
-  std::unique_ptr<BlobReader> blob;
+  std::unique_ptr<FileReader> blob;
   std::string virtual_content;
   Node node;
 };
@@ -245,14 +245,14 @@ struct FuseCallbacks {
       return;
     }
     // The reply points straight into the verified chunks: no copy here.
-    thread_local std::vector<BlobReader::Segment> segments;
+    thread_local std::vector<FileReader::Segment> segments;
     thread_local std::vector<iovec> iov;
     segments.clear();
     iov.clear();
     try {
       file->blob->ReadSegments(static_cast<uint64_t>(offset), size, &segments);
       for (const auto& s : segments) {
-        iov.push_back({const_cast<char*>(s.chunk->data()) + s.offset, s.length});
+        iov.push_back({const_cast<char*>(s.buffer->data()) + s.offset, s.length});
       }
       fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
       segments.clear();

@@ -199,7 +199,7 @@ std::string ModelTree::LinkTarget(const Node& node) const {
   return Newest(node.name).version;
 }
 
-std::unique_ptr<BlobReader> ModelTree::OpenFile(const Node& node) const {
+std::unique_ptr<FileReader> ModelTree::OpenFile(const Node& node) const {
   return store_->OpenFile(Model(node), node.path);
 }
 

@@ -67,7 +67,7 @@ class ModelTree {
   std::string VirtualContent(const Node& node) const;
   // Target of the latest symlink: the newest version's name.
   std::string LinkTarget(const Node& node) const;
-  std::unique_ptr<BlobReader> OpenFile(const Node& node) const;
+  std::unique_ptr<FileReader> OpenFile(const Node& node) const;
   // Provenance of a node for extended attributes: "user.modelfs.*" -> value.
   std::vector<std::pair<std::string, std::string>> ExtendedAttributes(const Node& node) const;
 

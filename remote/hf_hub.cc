@@ -2,6 +2,10 @@
 #include "remote/hf_hub.h"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
@@ -30,7 +34,15 @@ bool ValidRepoPart(std::string_view part) {
   });
 }
 
+// The lookup HfConfigFromEnvironment was given, for the helpers below.
+thread_local const EnvironmentLookup* current_lookup = nullptr;
+
 std::optional<std::string> Env(const char* name) {
+  if (current_lookup != nullptr && *current_lookup) {
+    auto v = (*current_lookup)(name);
+    if (!v || v->empty()) return std::nullopt;
+    return v;
+  }
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') return std::nullopt;
   return std::string(v);
@@ -112,7 +124,12 @@ HfRepoRef ParseHfUrl(std::string_view url) {
   return ref;
 }
 
-HfConfig HfConfigFromEnvironment(std::optional<std::string> token_flag) {
+HfConfig HfConfigFromEnvironment(std::optional<std::string> token_flag,
+                                 const EnvironmentLookup& getenv) {
+  current_lookup = &getenv;
+  struct Reset {
+    ~Reset() { current_lookup = nullptr; }
+  } reset;
   HfConfig config;
   if (auto ep = Env("HF_ENDPOINT")) {
     std::string e = Trim(*ep);
@@ -292,11 +309,53 @@ void HfHub::CheckAccess(const HfListing& listing) const {
     throw Error(ErrorCode::kIOError, "offline (HF_HUB_OFFLINE is set): cannot check access to model " +
                                          listing.repo_id + " on the Hugging Face Hub.");
   }
-  const std::string& path = listing.files.front().path;
-  HttpRequest request = DownloadRequest(listing, path);
-  request.method = HttpRequest::Method::kHead;
-  request.redirects = RedirectMode::kManual;
-  Call(request, listing.repo_id, listing.revision, path);
+  auto check = [&](const HfFile& file) {
+    HttpRequest request = DownloadRequest(listing, file.path);
+    request.method = HttpRequest::Method::kHead;
+    request.redirects = RedirectMode::kManual;
+    HttpResponse response = Call(request, listing.repo_id, listing.revision, file.path);
+    const std::string what = "the Hub lists " + file.path + " of model " + listing.repo_id;
+    if (auto linked = response.headers.Get("X-Linked-Size")) {
+      if (*linked != std::to_string(file.size)) {
+        throw Error(ErrorCode::kCorruption, what + " with " + std::to_string(file.size) +
+                                                " bytes but its download has " + *linked +
+                                                "; the Hub's answers disagree, try again later.");
+      }
+    }
+    if (auto etag = response.headers.Get("X-Linked-Etag"); etag && file.sha256) {
+      std::string tag = *etag;
+      if (tag.starts_with("W/")) tag.erase(0, 2);
+      std::erase(tag, '"');
+      if (tag != *file.sha256) {
+        throw Error(ErrorCode::kCorruption, what + " with sha256 " + *file.sha256 +
+                                                " but its download has " + tag +
+                                                "; the Hub's answers disagree, try again later.");
+      }
+    }
+  };
+  std::atomic<size_t> next{0};
+  std::mutex error_mu;
+  std::exception_ptr error;
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < listing.files.size();) {
+      {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (error) return;
+      }
+      try {
+        check(listing.files[i]);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (!error) error = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  const size_t workers = std::min<size_t>(8, listing.files.size());
+  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
 }
 
 std::string HfHub::ResolveUrl(const HfListing& listing, const std::string& path) const {

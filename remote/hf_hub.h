@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,7 +49,11 @@ struct HfConfig {
 // else $XDG_CACHE_HOME/huggingface/token, else ~/.cache/huggingface/token
 // (trimmed; a missing or empty file means no token); offline when
 // HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is 1/ON/YES/TRUE (any case).
-HfConfig HfConfigFromEnvironment(std::optional<std::string> token_flag);
+// `getenv` looks a variable up (default: the process environment; the
+// daemon passes the caller's).
+using EnvironmentLookup = std::function<std::optional<std::string>(const char* name)>;
+HfConfig HfConfigFromEnvironment(std::optional<std::string> token_flag,
+                                 const EnvironmentLookup& getenv = {});
 
 struct HfFile {
   std::string path;                   // relative to the repo root, '/'-separated
@@ -75,10 +80,12 @@ class HfHub {
   // following the tree's pagination. Throws Error (see the header comment).
   HfListing List(const HfRepoRef& ref) const;
 
-  // Checks that the files of `listing` may be downloaded with the configured
-  // credentials (gated repos list publicly) by HEADing the first file's
-  // resolve URL without following redirects. Does nothing for an empty
-  // listing. Throws Error as List() does.
+  // Checks that every file of `listing` may be downloaded with the
+  // configured credentials (gated repos list publicly) and that the Hub's
+  // download answers agree with the listing (X-Linked-Size, and the sha256
+  // in X-Linked-Etag for LFS files), by HEADing each resolve URL without
+  // following redirects, up to 8 at a time. Throws Error as List() does, and
+  // kCorruption when answer and listing disagree.
   void CheckAccess(const HfListing& listing) const;
 
   // {endpoint}/{repo}/resolve/{commit}/{path}, the path percent-encoded.

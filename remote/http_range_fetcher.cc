@@ -5,16 +5,18 @@
 #include <string>
 #include <utility>
 
+#include "remote/http_error.h"
+#include "remote/url.h"
 #include "util/error.h"
 
 namespace modelfs::remote {
 
 HttpRangeFetcher::HttpRangeFetcher(HttpClient* client, const RetryPolicy* policy,
-                                   HttpRequest request)
-    : fetch_(client, policy), request_(std::move(request)) {}
+                                   HttpRequest request, std::optional<uint64_t> expected_size)
+    : fetch_(client, policy), request_(std::move(request)), expected_size_(expected_size) {}
 
-void HttpRangeFetcher::Fetch(uint64_t offset, size_t length, char* out) {
-  if (length == 0) return;
+std::string HttpRangeFetcher::FetchFrom(const HttpRequest& request, uint64_t offset, size_t length,
+                                        char* out) {
   size_t got = 0;
   bool overflow = false;
   BodySink sink = [&](const char* data, size_t size) {
@@ -24,17 +26,54 @@ void HttpRangeFetcher::Fetch(uint64_t offset, size_t length, char* out) {
     if (take < size) overflow = true;
     return got < length;
   };
-  fetch_.FetchRange(request_, ByteRange{offset, offset + length - 1}, sink);
+  FetchResult result = fetch_.FetchRange(request, ByteRange{offset, offset + length - 1}, sink);
+  const std::string url = RedactUrl(request_.url);
+  if (expected_size_ && result.total_size && *result.total_size != *expected_size_) {
+    throw Error(ErrorCode::kIOError, "GET " + url + " serves a file of " +
+                                         std::to_string(*result.total_size) +
+                                         " bytes, but the listing said " +
+                                         std::to_string(*expected_size_));
+  }
   if (overflow) {
-    throw Error(ErrorCode::kIOError, "GET " + request_.url + " sent more bytes than the " +
+    throw Error(ErrorCode::kIOError, "GET " + url + " sent more bytes than the " +
                                          std::to_string(length) + " asked for at offset " +
                                          std::to_string(offset));
   }
   if (got < length) {
-    throw Error(ErrorCode::kIOError, "GET " + request_.url + " returned " + std::to_string(got) +
+    throw Error(ErrorCode::kIOError, "GET " + url + " returned " + std::to_string(got) +
                                          " bytes at offset " + std::to_string(offset) +
                                          " where " + std::to_string(length) +
                                          " were expected: the file is shorter than listed");
+  }
+  return result.effective_url;
+}
+
+void HttpRangeFetcher::Fetch(uint64_t offset, size_t length, char* out) {
+  if (length == 0) return;
+  std::optional<HttpRequest> direct;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    direct = direct_;
+  }
+  if (direct) {
+    try {
+      FetchFrom(*direct, offset, length, out);
+      return;
+    } catch (const HttpError& e) {
+      if (e.status() < 400 || e.status() >= 500) throw;
+      // The redirect target refused (an expired signature): ask the origin again.
+      std::lock_guard<std::mutex> lock(mu_);
+      direct_.reset();
+    }
+  }
+  const std::string answered = FetchFrom(request_, offset, length, out);
+  if (!answered.empty() && answered != request_.url) {
+    HttpRequest target = request_;
+    target.url = answered;
+    if (!SameOrigin(answered, request_.url)) target.credentials.clear();
+    target.redirects = RedirectMode::kFollow;
+    std::lock_guard<std::mutex> lock(mu_);
+    direct_ = std::move(target);
   }
 }
 

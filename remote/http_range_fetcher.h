@@ -3,11 +3,19 @@
 // HttpRangeFetcher sends a copy of a request template (e.g.
 // HfHub::DownloadRequest) through RetryingFetch::FetchRange, so transient
 // failures are retried and broken bodies resumed by Range; the bytes go
-// straight from curl's buffer into the caller's memory. Thread-safe.
+// straight from curl's buffer into the caller's memory. Where the template's
+// URL redirects (the Hub sends LFS files to a CDN), the target is remembered
+// and asked directly, saving a round trip per range; when it stops answering
+// (a signed URL expired) the template's URL is asked again. Each answer's
+// total size (Content-Range) must equal the size the listing promised.
+// Thread-safe.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
 
 #include "remote/http_client.h"
 #include "remote/range_fetcher.h"
@@ -18,16 +26,25 @@ namespace modelfs::remote {
 
 class HttpRangeFetcher : public RangeFetcher {
  public:
-  // *client and *policy must outlive the fetcher.
-  HttpRangeFetcher(HttpClient* client, const RetryPolicy* policy, HttpRequest request);
+  // *client and *policy must outlive the fetcher. `expected_size`: the size
+  // the file must have (nullopt: not checked).
+  HttpRangeFetcher(HttpClient* client, const RetryPolicy* policy, HttpRequest request,
+                   std::optional<uint64_t> expected_size = std::nullopt);
 
   // Throws HttpError (a modelfs::Error) when the fetch fails, and
-  // Error(kIOError) when the file ends before offset + length.
+  // Error(kIOError) when the file ends before offset + length or its size is
+  // not the expected one.
   void Fetch(uint64_t offset, size_t length, char* out) override;
 
  private:
+  // One FetchRange of `request`; returns the URL that answered.
+  std::string FetchFrom(const HttpRequest& request, uint64_t offset, size_t length, char* out);
+
   RetryingFetch fetch_;
   HttpRequest request_;
+  std::optional<uint64_t> expected_size_;
+  std::mutex mu_;
+  std::optional<HttpRequest> direct_;  // the redirect target, guarded by mu_
 };
 
 }  // namespace modelfs::remote

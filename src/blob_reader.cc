@@ -71,7 +71,7 @@ size_t BlobReader::ReadAt(uint64_t offset, size_t n, char* out) {
   std::vector<Segment> segments;
   const size_t total = ReadSegments(offset, n, &segments);
   for (const auto& s : segments) {
-    std::memcpy(out, s.chunk->data() + s.offset, s.length);
+    std::memcpy(out, s.buffer->data() + s.offset, s.length);
     out += s.length;
   }
   return total;

@@ -18,31 +18,23 @@
 #include "cache/chunk_store.h"
 #include "src/catalog_records.h"
 #include "src/chunk_pins.h"
+#include "src/file_reader.h"
 
 namespace modelfs {
 
-class BlobReader {
+class BlobReader : public FileReader {
  public:
   // *chunks must outlive the reader.
   BlobReader(const cache::ChunkStore* chunks, const BlobRecord& blob, ChunkPins::Pin pin);
   BlobReader(const BlobReader&) = delete;
   BlobReader& operator=(const BlobReader&) = delete;
 
-  // A verified piece of the file: `length` bytes at `offset` in `chunk`.
-  struct Segment {
-    std::shared_ptr<const std::string> chunk;
-    size_t offset;
-    size_t length;
-  };
-
-  // Appends the pieces of [offset, offset + n) to `segments` without copying
-  // the bytes; returns their total, short only at end of file. Throws
+  // Segments point into the verified chunks, without a copy. Throws
   // Error(kCorruption) on damaged data.
-  size_t ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments);
-  // The same, copied into `out`.
-  size_t ReadAt(uint64_t offset, size_t n, char* out);
+  size_t ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) override;
+  size_t ReadAt(uint64_t offset, size_t n, char* out) override;
 
-  uint64_t size() const { return size_; }
+  uint64_t size() const override { return size_; }
 
  private:
   const cache::ChunkStore* chunks_;

@@ -98,56 +98,175 @@ std::optional<BlobRecord> Catalog::FindBlob(std::string_view sha256) const {
   return DecodeBlobOrThrow(*value);
 }
 
+// Reference-count edits of one batch: records are read once, changed in
+// memory, and written by Flush().
+class Catalog::RefEditor {
+ public:
+  explicit RefEditor(const Catalog* catalog) : catalog_(catalog) {}
+
+  // One more reference to the blob `sha256`; `fresh` supplies its chunk list
+  // when the index does not have it (nullptr: it must exist).
+  void AddBlobRef(const std::string& sha256, const BlobRecord* fresh, const std::string& what) {
+    BlobRecord* blob = Blob(sha256);
+    if (blob == nullptr) {
+      if (fresh == nullptr) throw Error(ErrorCode::kCorruption, "content of " + what + " was not stored");
+      blob = &blobs_.emplace(sha256, *fresh).first->second;
+      blob->refcount = 0;
+    }
+    ++blob->refcount;
+  }
+  bool HasBlob(const std::string& sha256) { return Blob(sha256) != nullptr; }
+
+  void DropBlobRef(const std::string& sha256) {
+    BlobRecord* blob = Blob(sha256);
+    if (blob != nullptr && blob->refcount > 0) --blob->refcount;
+  }
+
+  // One more reference to the remote content of `file` (created on first use;
+  // materialized at once when its sha256 is already stored).
+  void AddRemoteRef(const FileRecord& file) {
+    RemoteRecord* remote = Remote(file.remote_id);
+    if (remote == nullptr) {
+      remote = &remotes_.emplace(file.remote_id, RemoteRecord{file.size, 0, file.sha256, false})
+                    .first->second;
+      if (!file.sha256.empty() && HasBlob(file.sha256)) {
+        AddBlobRef(file.sha256, nullptr, file.path);
+        remote->materialized = true;
+      }
+    }
+    ++remote->refcount;
+  }
+
+  void DropRemoteRef(const std::string& id) {
+    RemoteRecord* remote = Remote(id);
+    if (remote != nullptr && remote->refcount > 0) --remote->refcount;
+  }
+
+  RemoteRecord* Remote(const std::string& id) {
+    auto it = remotes_.find(id);
+    if (it != remotes_.end()) return &it->second;
+    auto stored = catalog_->FindRemote(id);
+    if (!stored) return nullptr;
+    return &remotes_.emplace(id, std::move(*stored)).first->second;
+  }
+
+  // Writes every touched record; deletes those left without references (a
+  // remote content going releases its blob reference first).
+  Catalog::Released Flush(cache::Index::Batch* batch) {
+    Catalog::Released released;
+    for (auto& [id, remote] : remotes_) {
+      if (remote.refcount > 0) {
+        batch->Put(cache::Column::kRemotes, id, remote.Encode());
+        continue;
+      }
+      if (remote.materialized) DropBlobRef(remote.sha256);
+      batch->Delete(cache::Column::kRemotes, id);
+      batch->Delete(cache::Column::kFetch, id);
+      released.remote_ids.push_back(id);
+    }
+    for (const auto& [sha, blob] : blobs_) {
+      if (blob.refcount == 0) {
+        batch->Delete(cache::Column::kBlobs, sha);
+        released.bytes += blob.size;
+      } else {
+        batch->Put(cache::Column::kBlobs, sha, blob.Encode());
+      }
+    }
+    return released;
+  }
+
+ private:
+  BlobRecord* Blob(const std::string& sha256) {
+    auto it = blobs_.find(sha256);
+    if (it != blobs_.end()) return &it->second;
+    auto stored = catalog_->FindBlob(sha256);
+    if (!stored) return nullptr;
+    return &blobs_.emplace(sha256, std::move(*stored)).first->second;
+  }
+
+  const Catalog* catalog_;
+  std::map<std::string, BlobRecord> blobs_;
+  std::map<std::string, RemoteRecord> remotes_;
+};
+
 void Catalog::AddModel(const ModelRecord& model, const std::vector<FileRecord>& files,
                        const std::map<std::string, BlobRecord>& new_blobs,
                        cache::Index::Batch* batch) const {
-  std::map<std::string, BlobRecord> touched;
+  RefEditor refs(this);
   for (const auto& file : files) {
     batch->Put(cache::Column::kFiles, FileKey(model.name, model.version, file.path), file.Encode());
     if (file.type != FileType::kFile) continue;
-    auto it = touched.find(file.sha256);
-    if (it == touched.end()) {
-      auto stored = FindBlob(file.sha256);
-      if (!stored) {
-        auto fresh = new_blobs.find(file.sha256);
-        if (fresh == new_blobs.end()) {
-          throw Error(ErrorCode::kCorruption, "content of " + file.path + " was not stored");
-        }
-        stored = fresh->second;
-        stored->refcount = 0;
-      }
-      it = touched.emplace(file.sha256, std::move(*stored)).first;
+    if (file.is_remote()) {
+      refs.AddRemoteRef(file);
+      continue;
     }
-    ++it->second.refcount;
+    auto fresh = new_blobs.find(file.sha256);
+    refs.AddBlobRef(file.sha256, fresh == new_blobs.end() ? nullptr : &fresh->second, file.path);
   }
-  for (const auto& [sha, blob] : touched) batch->Put(cache::Column::kBlobs, sha, blob.Encode());
+  refs.Flush(batch);
   batch->Put(cache::Column::kModels, ModelKey(model.name, model.version), model.Encode());
 }
 
-uint64_t Catalog::RemoveModel(const ModelRecord& model, cache::Index::Batch* batch) const {
-  std::map<std::string, BlobRecord> touched;
+Catalog::Released Catalog::RemoveModel(const ModelRecord& model, cache::Index::Batch* batch) const {
+  RefEditor refs(this);
   for (const auto& file : ListFiles(model)) {
     batch->Delete(cache::Column::kFiles, FileKey(model.name, model.version, file.path));
     if (file.type != FileType::kFile) continue;
-    auto it = touched.find(file.sha256);
-    if (it == touched.end()) {
-      auto stored = FindBlob(file.sha256);
-      if (!stored) continue;  // already gone: nothing to release
-      it = touched.emplace(file.sha256, std::move(*stored)).first;
-    }
-    if (it->second.refcount > 0) --it->second.refcount;
-  }
-  uint64_t released = 0;
-  for (const auto& [sha, blob] : touched) {
-    if (blob.refcount == 0) {
-      batch->Delete(cache::Column::kBlobs, sha);
-      released += blob.size;
+    if (file.is_remote()) {
+      refs.DropRemoteRef(file.remote_id);
     } else {
-      batch->Put(cache::Column::kBlobs, sha, blob.Encode());
+      refs.DropBlobRef(file.sha256);
     }
   }
   batch->Delete(cache::Column::kModels, ModelKey(model.name, model.version));
-  return released;
+  return refs.Flush(batch);
+}
+
+std::optional<RemoteRecord> Catalog::FindRemote(std::string_view id) const {
+  auto value = index_->Get(cache::Column::kRemotes, id);
+  if (!value) return std::nullopt;
+  auto remote = RemoteRecord::Decode(*value);
+  if (!remote) ThrowDamaged("remote content " + remote_id::Describe(id));
+  return remote;
+}
+
+std::vector<std::pair<std::string, RemoteRecord>> Catalog::ListRemotes() const {
+  std::vector<std::pair<std::string, RemoteRecord>> remotes;
+  index_->Scan(cache::Column::kRemotes, "", [&](std::string_view key, std::string_view value) {
+    auto remote = RemoteRecord::Decode(value);
+    if (!remote) ThrowDamaged("remote content " + remote_id::Describe(key));
+    remotes.emplace_back(std::string(key), std::move(*remote));
+    return true;
+  });
+  return remotes;
+}
+
+std::optional<FetchState> Catalog::FindFetchState(std::string_view id) const {
+  auto value = index_->Get(cache::Column::kFetch, id);
+  if (!value) return std::nullopt;
+  return FetchState::Decode(*value);  // a damaged state is refetched
+}
+
+bool Catalog::Materialize(const std::string& id, const std::string& sha256, const BlobRecord* fresh,
+                          cache::Index::Batch* batch) const {
+  RefEditor refs(this);
+  RemoteRecord* remote = refs.Remote(id);
+  if (remote == nullptr) return false;
+  if (remote->materialized) return true;
+  refs.AddBlobRef(sha256, fresh, remote_id::Describe(id));
+  remote->sha256 = sha256;
+  remote->materialized = true;
+  refs.Flush(batch);
+  return true;
+}
+
+uint64_t Catalog::Dematerialize(const std::string& id, cache::Index::Batch* batch) const {
+  RefEditor refs(this);
+  RemoteRecord* remote = refs.Remote(id);
+  if (remote == nullptr || !remote->materialized) return 0;
+  refs.DropBlobRef(remote->sha256);
+  remote->materialized = false;
+  return refs.Flush(batch).bytes;
 }
 
 cache::ChunkSet Catalog::LiveChunks() const {

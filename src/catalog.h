@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cache/garbage_collector.h"
@@ -40,18 +41,42 @@ class Catalog {
   std::optional<FileRecord> FindFile(const ModelRecord& model, std::string_view path) const;
   std::optional<BlobRecord> FindBlob(std::string_view sha256) const;
 
-  // Adds the model, its files, and one reference per file to its blob.
-  // `new_blobs` holds chunk lists of contents the index may not have yet.
+  std::optional<RemoteRecord> FindRemote(std::string_view id) const;
+  std::vector<std::pair<std::string, RemoteRecord>> ListRemotes() const;
+  // nullopt when nothing was ever fetched (or the state is unreadable).
+  std::optional<FetchState> FindFetchState(std::string_view id) const;
+
+  // What a removal released: bytes of blobs left without references, and
+  // remote contents no file names any more (their staging files can go).
+  struct Released {
+    uint64_t bytes = 0;
+    std::vector<std::string> remote_ids;
+  };
+
+  // Adds the model, its files, and one reference per file to its blob (local
+  // files) or remote content (remote files; a remote content whose sha256 is
+  // stored already is materialized at once). `new_blobs` holds chunk lists
+  // of contents the index may not have yet.
   void AddModel(const ModelRecord& model, const std::vector<FileRecord>& files,
                 const std::map<std::string, BlobRecord>& new_blobs, cache::Index::Batch* batch) const;
-  // Removes the model and its files and drops their blob references; blobs
-  // left without references are deleted. Returns their total size.
-  uint64_t RemoveModel(const ModelRecord& model, cache::Index::Batch* batch) const;
+  // Removes the model and its files and drops their references; records left
+  // without references are deleted.
+  Released RemoveModel(const ModelRecord& model, cache::Index::Batch* batch) const;
+
+  // Records that remote content `id` was fetched and verified as `sha256`
+  // (`fresh`: its chunk list when the index lacks that blob). False when no
+  // file names `id` any more.
+  bool Materialize(const std::string& id, const std::string& sha256, const BlobRecord* fresh,
+                   cache::Index::Batch* batch) const;
+  // Drops a materialized remote content's blob reference (it can be fetched
+  // again); returns the bytes of blobs left without references.
+  uint64_t Dematerialize(const std::string& id, cache::Index::Batch* batch) const;
 
   // The chunks of every referenced blob.
   cache::ChunkSet LiveChunks() const;
 
  private:
+  class RefEditor;
   cache::Index* index_;
 };
 

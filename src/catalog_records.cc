@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/coding.h"
+#include "util/hex.h"
 
 namespace modelfs {
 
@@ -26,6 +27,11 @@ std::string FileKey(std::string_view name, std::string_view version, std::string
 std::string ModelRecord::Encode() const {
   nlohmann::json j = {{"module", module},   {"yaml", yaml},        {"creation_ns", creation_ns},
                       {"size", size},       {"file_count", file_count}, {"source", source}};
+  if (!origin.kind.empty()) {
+    j["origin"] = {{"kind", origin.kind},         {"endpoint", origin.endpoint},
+                   {"repo", origin.repo},         {"revision", origin.revision},
+                   {"commit", origin.commit}};
+  }
   return j.dump();
 }
 
@@ -44,6 +50,13 @@ std::optional<ModelRecord> ModelRecord::Decode(std::string_view key, std::string
     r.size = j.at("size").get<uint64_t>();
     r.file_count = j.at("file_count").get<uint64_t>();
     r.source = j.value("source", "");
+    if (auto o = j.find("origin"); o != j.end()) {
+      r.origin.kind = o->at("kind").get<std::string>();
+      r.origin.endpoint = o->at("endpoint").get<std::string>();
+      r.origin.repo = o->at("repo").get<std::string>();
+      r.origin.revision = o->at("revision").get<std::string>();
+      r.origin.commit = o->at("commit").get<std::string>();
+    }
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }
@@ -56,6 +69,7 @@ std::string FileRecord::Encode() const {
   out.push_back(executable ? 1 : 0);
   PutVarint64(&out, size);
   PutLengthPrefixed(&out, sha256);
+  if (!remote_id.empty()) PutLengthPrefixed(&out, remote_id);
   return out;
 }
 
@@ -68,10 +82,16 @@ std::optional<FileRecord> FileRecord::Decode(std::string_view path, std::string_
   r.executable = value[1] != 0;
   value.remove_prefix(2);
   if (r.type != FileType::kFile && r.type != FileType::kDirectory) return std::nullopt;
-  if (!GetVarint64(&value, &r.size) || !GetLengthPrefixed(&value, &sha) || !value.empty()) {
-    return std::nullopt;
-  }
+  if (!GetVarint64(&value, &r.size) || !GetLengthPrefixed(&value, &sha)) return std::nullopt;
   r.sha256 = sha;
+  if (!value.empty()) {
+    std::string_view id;
+    if (!GetLengthPrefixed(&value, &id) || !value.empty() ||
+        !(remote_id::IsSha256(id) || remote_id::IsGitSha1(id))) {
+      return std::nullopt;
+    }
+    r.remote_id = id;
+  }
   return r;
 }
 
@@ -105,6 +125,51 @@ std::optional<BlobRecord> BlobRecord::Decode(std::string_view value) {
     r.chunks.push_back({cache::ChunkHash::FromBytes(h), size});
   }
   return r;
+}
+
+namespace remote_id {
+std::string FromSha256(std::string_view sha256) { return "L" + std::string(sha256); }
+std::string FromGitSha1(std::string_view sha1) { return "G" + std::string(sha1); }
+std::string Describe(std::string_view id) {
+  return (IsSha256(id) ? "sha256:" : "git-sha1:") + HexEncode(Digest(id));
+}
+}  // namespace remote_id
+
+std::string RemoteRecord::Encode() const {
+  std::string out;
+  PutVarint64(&out, size);
+  PutVarint64(&out, refcount);
+  PutLengthPrefixed(&out, sha256);
+  out.push_back(materialized ? 1 : 0);
+  return out;
+}
+
+std::optional<RemoteRecord> RemoteRecord::Decode(std::string_view value) {
+  RemoteRecord r;
+  std::string_view sha;
+  if (!GetVarint64(&value, &r.size) || !GetVarint64(&value, &r.refcount) ||
+      !GetLengthPrefixed(&value, &sha) || value.size() != 1 || value[0] > 1 ||
+      !(sha.empty() || sha.size() == 32) || (value[0] == 1 && sha.empty())) {
+    return std::nullopt;
+  }
+  r.sha256 = sha;
+  r.materialized = value[0] == 1;
+  return r;
+}
+
+std::string FetchState::Encode() const {
+  std::string out;
+  PutFixed64(&out, static_cast<uint64_t>(access_ns));
+  out.append(segments);
+  return out;
+}
+
+std::optional<FetchState> FetchState::Decode(std::string_view value) {
+  if (value.size() < 8) return std::nullopt;
+  FetchState s;
+  s.access_ns = static_cast<int64_t>(DecodeFixed64(value.data()));
+  s.segments = value.substr(8);
+  return s;
 }
 
 }  // namespace modelfs

@@ -153,6 +153,7 @@ void ControlServer::Serve(UniqueFd conn) {
     auto j = nlohmann::json::parse(*body);
     request.argv = j.at("argv").get<std::vector<std::string>>();
     request.cwd = j.at("cwd").get<std::string>();
+    request.env = j.value("env", std::map<std::string, std::string>{});
     request.in = std::move(fds[0]);
     request.out = std::move(fds[1]);
     request.err = std::move(fds[2]);
@@ -190,7 +191,12 @@ std::optional<int> ForwardToDaemon(const std::filesystem::path& path,
                                    const std::vector<std::string>& argv) {
   UniqueFd fd = Connect(path);
   if (!fd.valid()) return std::nullopt;
-  const nlohmann::json request = {{"argv", argv}, {"cwd", std::filesystem::current_path().string()}};
+  std::map<std::string, std::string> env;
+  for (const char* name : kForwardedEnvironment) {
+    if (const char* value = std::getenv(name)) env[name] = value;
+  }
+  const nlohmann::json request = {
+      {"argv", argv}, {"cwd", std::filesystem::current_path().string()}, {"env", env}};
   const int stdio[3] = {0, 1, 2};
   SendMessage(fd.get(), request.dump(), stdio, 3);
   auto reply = ReceiveMessage(fd.get(), nullptr);

@@ -1,7 +1,10 @@
 // src/control_socket.h — the Unix socket through which CLI commands reach
 // the running mount daemon, which owns the store while it runs.
 //
-// A request carries the command line, the caller's working directory, and
+// A request carries the command line, the caller's working directory, the
+// caller's values of the environment variables commands read
+// (kForwardedEnvironment: the Hugging Face settings, token included, which
+// travel only over this root-or-owner-only socket and are never stored), and
 // the caller's stdin/stdout/stderr descriptors (SCM_RIGHTS), so the daemon
 // writes output straight to the caller's terminal or pipe. The reply is the
 // command's exit status. Messages are a 4-byte length and a JSON body.
@@ -10,6 +13,7 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -21,9 +25,15 @@
 
 namespace modelfs {
 
+// The environment variables a forwarded command sees from its caller.
+inline constexpr const char* kForwardedEnvironment[] = {
+    "HF_ENDPOINT",  "HF_TOKEN",       "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HOME",
+    "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "XDG_CACHE_HOME", "HOME"};
+
 struct ControlRequest {
   std::vector<std::string> argv;
   std::string cwd;
+  std::map<std::string, std::string> env;  // of kForwardedEnvironment, those set
   UniqueFd in, out, err;
 };
 

@@ -7,7 +7,7 @@
 
 #include "util/error.h"
 #include "util/file_io.h"
-#include "util/sha256.h"
+#include "util/digest.h"
 
 namespace modelfs {
 namespace {

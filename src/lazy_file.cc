@@ -2,6 +2,7 @@
 #include "src/lazy_file.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -250,6 +251,26 @@ size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out) {
 SegmentMap LazyFile::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   return present_;
+}
+
+uint64_t LazyFile::PresentPrefix() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t i = 0;
+  while (i < present_.segments() && present_.Has(i)) ++i;
+  return std::min(size_, present_.SegmentBegin(i));
+}
+
+void LazyFile::Discard() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return std::none_of(in_flight_.begin(), in_flight_.end(), [](bool b) { return b; }); });
+  present_ = SegmentMap(size_, options_.segment_size);
+  last_end_ = 0;
+  window_ = 0;
+  if (size_ > 0 && ::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                               static_cast<off_t>(size_)) != 0) {
+    // No hole punching here: the bytes stay until overwritten, but the map
+    // says absent, so they are never served.
+  }
 }
 
 void LazyFile::Sync() {

@@ -61,6 +61,11 @@ class LazyFile {
   size_t ReadAt(uint64_t offset, size_t n, char* out);
 
   SegmentMap Snapshot() const;
+  // Bytes from offset 0 up to the first absent segment.
+  uint64_t PresentPrefix() const;
+  // Forgets every fetched byte (they proved wrong): the staging file becomes
+  // one hole and the next reads fetch again. Waits for fetches in flight.
+  void Discard();
   // fdatasync(2) of the staging file, so a Snapshot() taken before it holds.
   void Sync();
   bool complete() const;

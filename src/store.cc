@@ -15,6 +15,8 @@
 #include "src/dir_scanner.h"
 #include "src/file_ingester.h"
 #include "src/model_info.h"
+#include "src/remote_file_reader.h"
+#include "remote/hf_hub.h"
 #include "util/coding.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
@@ -61,9 +63,17 @@ Store::Store(fs::path home, FileLock lock, std::unique_ptr<cache::Index> index, 
       index_(std::move(index)),
       chunks_(home_ / "packs", index_.get()),
       catalog_(index_.get()),
-      access_(access) {}
+      access_(access) {
+  if (access_ == Access::kWrite) {
+    sources_ = std::make_unique<RemoteSources>(remote::HfConfigFromEnvironment(std::nullopt));
+    remote_cache_ = std::make_unique<RemoteCache>(
+        home_ / "staging", index_.get(), sources_.get(),
+        [this](const std::string& id, const fs::path& staging) { MaterializeStaged(id, staging); },
+        [this] { EnforceFetchLimit(); });
+  }
+}
 
-Store::~Store() = default;
+Store::~Store() { remote_cache_.reset(); }
 
 std::unique_ptr<Store> Store::Open(const fs::path& home, Access access) {
   std::error_code ec;
@@ -176,25 +186,42 @@ std::vector<FileRecord> Store::Files(const ModelRecord& model) const { return ca
 void Store::ReadFile(const ModelRecord& model, const std::string& path,
                      const std::function<void(const char*, size_t)>& sink) const {
   auto reader = OpenFile(model, path);
-  std::vector<BlobReader::Segment> segments;
+  std::vector<FileReader::Segment> segments;
   uint64_t offset = 0;
   while (size_t n = reader->ReadSegments(offset, 4 << 20, &segments)) {
-    for (const auto& s : segments) sink(s.chunk->data() + s.offset, s.length);
+    for (const auto& s : segments) sink(s.buffer->data() + s.offset, s.length);
     segments.clear();
     offset += n;
   }
 }
 
-std::unique_ptr<BlobReader> Store::OpenFile(const ModelRecord& model, const std::string& path) const {
+std::unique_ptr<FileReader> Store::OpenFile(const ModelRecord& model, const std::string& path) const {
   auto file = catalog_.FindFile(model, path);
   if (!file || file->type != FileType::kFile) {
     throw Error(ErrorCode::kNotFound, "model " + TagString(model) + " has no file '" + path + "'");
   }
-  auto blob = catalog_.FindBlob(file->sha256);
+  std::string sha256 = file->sha256;
+  if (file->is_remote()) {
+    auto remote = catalog_.FindRemote(file->remote_id);
+    if (!remote) {
+      throw Error(ErrorCode::kCorruption, "the remote content of " + path + " is missing from the index");
+    }
+    if (!remote->materialized) {
+      if (!remote_cache_) {
+        throw Error(ErrorCode::kIOError, path + " of model " + TagString(model) +
+                                             " has not been fetched yet, and the store is open "
+                                             "read-only here");
+      }
+      auto remote_file = remote_cache_->Open(file->remote_id, remote->size, model, path);
+      return std::make_unique<RemoteFileReader>(std::move(remote_file));
+    }
+    sha256 = remote->sha256;
+  }
+  auto blob = catalog_.FindBlob(sha256);
   if (!blob) {
     throw Error(ErrorCode::kCorruption, "the content of " + path + " is missing from the store");
   }
-  return std::make_unique<BlobReader>(&chunks_, *blob, pins_.Acquire(file->sha256, *blob));
+  return std::make_unique<BlobReader>(&chunks_, *blob, pins_.Acquire(sha256, *blob));
 }
 
 std::vector<ModelRecord> Store::Delete(const Tag& tag) {
@@ -211,9 +238,12 @@ std::vector<ModelRecord> Store::Delete(const Tag& tag) {
   }
   cache::Index::Batch batch;
   uint64_t released = 0;
-  // One batch per version keeps blob refcounts read-modify-write correct.
+  std::vector<std::string> gone_remotes;
+  // One batch per version keeps refcounts read-modify-write correct.
   for (const auto& model : victims) {
-    released += catalog_.RemoveModel(model, &batch);
+    Catalog::Released r = catalog_.RemoveModel(model, &batch);
+    released += r.bytes;
+    gone_remotes.insert(gone_remotes.end(), r.remote_ids.begin(), r.remote_ids.end());
     index_->Write(batch);
   }
   auto hint = index_->Get(cache::Column::kMeta, kGarbageHintKey);
@@ -222,6 +252,7 @@ std::vector<ModelRecord> Store::Delete(const Tag& tag) {
   index_->Write(batch);
   NotifyChanged(tag.name);
   write_lock.unlock();
+  ForgetRemotes(gone_remotes);
   MaybeCollectGarbage();
   return victims;
 }

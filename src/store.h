@@ -2,9 +2,16 @@
 // and a lock, and every operation the CLI and the mount perform on it.
 //
 // Layout of a store directory ("home"):
-//   index/   RocksDB (models, files, blobs, chunks, meta)
-//   packs/   pack-XXXXXXXX.pack, append-only chunk records
-//   lock     flock: shared by readers, exclusive for the one writer
+//   index/    RocksDB (models, files, blobs, remotes, fetch, chunks, meta)
+//   packs/    pack-XXXXXXXX.pack, append-only chunk records
+//   staging/  sparse files of remote contents being fetched (writers only)
+//   lock      flock: shared by readers, exclusive for the one writer
+//
+// Remote models (registered by a pull) name their files by the digest their
+// origin promises; reading one fetches it lazily (RemoteCache), and once it
+// is complete and verified it is ingested into chunks like a saved file.
+// Fetched contents can be evicted (they can be fetched again); saved ones
+// never are.
 //
 // A Store opened for writing is the only writer of its home until destroyed;
 // opening waits up to $MODELFS_LOCK_TIMEOUT_MS (default 5000) for another
@@ -29,6 +36,9 @@
 #include "src/blob_reader.h"
 #include "src/catalog.h"
 #include "src/chunk_pins.h"
+#include "src/file_reader.h"
+#include "src/remote_cache.h"
+#include "src/remote_sources.h"
 #include "src/catalog_records.h"
 #include "src/tag.h"
 #include "util/file_lock.h"
@@ -46,6 +56,48 @@ struct SaveRequest {
 struct SaveResult {
   ModelRecord model;
   uint64_t new_bytes = 0;  // pack bytes this save added
+};
+
+// A file of a remote model, as its origin lists it.
+struct RemoteFileEntry {
+  std::string path;
+  uint64_t size = 0;
+  std::string sha256;    // 32 raw bytes (LFS files), else empty
+  std::string git_sha1;  // 20 raw bytes
+};
+
+struct RegisterRequest {
+  Tag tag;                       // name and version, both set
+  ModelRecord::Origin origin;
+  std::string source;            // shown as user.modelfs.source
+  std::vector<std::pair<std::string, std::string>> metadata;  // values are YAML scalars
+  std::vector<RemoteFileEntry> files;
+};
+
+struct RegisterResult {
+  ModelRecord model;
+  bool already_registered = false;  // the same name, version and commit existed
+  uint64_t present_bytes = 0;       // of its files, already stored or fetched
+};
+
+// Fetched bytes of remote contents, per model and in all.
+struct FetchUsage {
+  std::string tag;
+  uint64_t registered = 0;  // bytes of the model's remote files
+  uint64_t fetched = 0;     // of those, stored or staged here
+};
+
+struct FetchStats {
+  uint64_t registered = 0;     // distinct remote contents
+  uint64_t fetched = 0;
+  uint64_t evictable = 0;      // fetched bytes that eviction could free now
+  std::optional<uint64_t> limit;
+  std::vector<FetchUsage> models;
+};
+
+struct EvictResult {
+  uint64_t contents = 0;
+  uint64_t bytes = 0;
 };
 
 struct StoreStats {
@@ -95,9 +147,30 @@ class Store {
   void ReadFile(const ModelRecord& model, const std::string& path,
                 const std::function<void(const char*, size_t)>& sink) const;
 
-  // Opens `path` in `model` for random-access reads (its chunks stay pinned
-  // against GC while the reader lives). Throws kNotFound for a missing file.
-  std::unique_ptr<BlobReader> OpenFile(const ModelRecord& model, const std::string& path) const;
+  // Opens `path` in `model` for random-access reads: from its chunks (pinned
+  // against GC while the reader lives), or, for a remote file not stored
+  // yet, through the RemoteCache (needs a writable store). Throws kNotFound
+  // for a missing file.
+  std::unique_ptr<FileReader> OpenFile(const ModelRecord& model, const std::string& path) const;
+
+  // Registers a remote model: its files are remote and nothing is fetched
+  // (contents already stored are shared at once). Registering what exists
+  // with the same origin commit is a no-op; another one under the same tag
+  // is kAlreadyExists.
+  RegisterResult RegisterRemote(const RegisterRequest& request);
+  // Fetches every remote file of `model` not stored yet, verifies and stores
+  // it. `progress(done, total)` is called as bytes arrive.
+  void Prefetch(const ModelRecord& model, const std::function<void(uint64_t, uint64_t)>& progress);
+  FetchStats FetchedStats() const;
+  // Evicts fetched contents (of `model` only, if given), least recently
+  // opened first, until at most `keep_bytes` of them remain. Contents open
+  // for reading and contents also saved locally stay.
+  EvictResult Evict(const std::optional<ModelRecord>& model, uint64_t keep_bytes);
+  // The limit on fetched bytes, enforced after each fetched file is stored.
+  void SetFetchLimit(std::optional<uint64_t> limit);
+  std::optional<uint64_t> FetchLimit() const;
+  // The remote sources (to remember a pull's token). Null when read-only.
+  RemoteSources* remote_sources() const { return sources_.get(); }
 
   // Called with the model name after every save or delete has committed
   // (the mount uses it to invalidate kernel caches). Set before sharing.
@@ -124,6 +197,11 @@ class Store {
   void RequireWritable(const char* operation) const;
   void MaybeCollectGarbage();
   // Files of `models` whose content is missing or has a chunk in `bad_chunks`.
+  // Ingests the verified staging file of remote content `id` (the RemoteCache's materializer).
+  void MaterializeStaged(const std::string& id, const std::filesystem::path& staging);
+  void EnforceFetchLimit();
+  // Forgets the staged data of remote contents no model names any more.
+  void ForgetRemotes(const std::vector<std::string>& ids);
   std::vector<FileDamage> FindDamagedFiles(const cache::ChunkSet& bad_chunks,
                                            const std::vector<ModelRecord>& models) const;
 
@@ -141,6 +219,8 @@ class Store {
   std::mutex write_mu_;
   mutable ChunkPins pins_;
   std::function<void(const std::string&)> change_listener_;
+  std::unique_ptr<RemoteSources> sources_;      // writable stores only
+  std::unique_ptr<RemoteCache> remote_cache_;   // destroyed first: it calls back in
 };
 
 // The store directory: `flag` if set, else $MODELFS_HOME, else

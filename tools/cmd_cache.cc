@@ -1,4 +1,4 @@
-// tools/cmd_cache.cc — `modelfs cache stats|gc`.
+// tools/cmd_cache.cc — `modelfs cache stats|gc|evict|limit`.
 #include <iostream>
 
 #include "tools/commands.h"
@@ -14,6 +14,8 @@ void AddStats(CLI::App& cache, CommandContext& ctx) {
   cmd->callback([=, &ctx] {
     auto store = ctx.OpenStore(Store::Access::kRead);
     const StoreStats s = store->Stats();
+    const FetchStats f = store->FetchedStats();
+    const std::string limit = f.limit ? HumanSize(*f.limit) : "none";
     const double dedup = s.unique_bytes ? double(s.logical_bytes) / double(s.unique_bytes) : 1.0;
     const double compression = s.stored_bytes ? double(s.unique_bytes) / double(s.stored_bytes) : 1.0;
     if (*format == "json") {
@@ -28,7 +30,20 @@ void AddStats(CLI::App& cache, CommandContext& ctx) {
                             {"compression_ratio", compression},
                             {"packs", s.packs},
                             {"pack_bytes", s.pack_bytes},
-                            {"garbage_bytes", s.garbage_bytes}});
+                            {"garbage_bytes", s.garbage_bytes},
+                            {"remote_registered_bytes", f.registered},
+                            {"remote_fetched_bytes", f.fetched},
+                            {"remote_evictable_bytes", f.evictable},
+                            {"fetch_limit_bytes", f.limit ? nlohmann::json(*f.limit) : nlohmann::json()},
+                            {"remote_models", [&] {
+                               auto models = nlohmann::ordered_json::array();
+                               for (const auto& m : f.models) {
+                                 models.push_back({{"tag", m.tag},
+                                                   {"registered_bytes", m.registered},
+                                                   {"fetched_bytes", m.fetched}});
+                               }
+                               return models;
+                             }()}});
       return;
     }
     char ratio[64];
@@ -40,7 +55,54 @@ void AddStats(CLI::App& cache, CommandContext& ctx) {
                            {"Stored", HumanSize(s.stored_bytes)},
                            {"Savings", ratio},
                            {"Packs", std::to_string(s.packs) + " files, " + HumanSize(s.pack_bytes)},
-                           {"Reclaimable", HumanSize(s.garbage_bytes) + " (modelfs cache gc)"}});
+                           {"Reclaimable", HumanSize(s.garbage_bytes) + " (modelfs cache gc)"},
+                           {"Remote files", HumanSize(f.fetched) + " fetched of " + HumanSize(f.registered) +
+                                                " registered; " + HumanSize(f.evictable) +
+                                                " evictable; limit " + limit}});
+    if (f.models.empty()) return;
+    ctx.out() << "\n";
+    std::vector<std::vector<std::string>> rows{{"Remote model", "Registered", "Fetched"}};
+    for (const auto& m : f.models) rows.push_back({m.tag, HumanSize(m.registered), HumanSize(m.fetched)});
+    PrintTable(ctx.out(), rows);
+  });
+}
+
+void AddEvict(CLI::App& cache, CommandContext& ctx) {
+  auto* cmd = cache.add_subcommand(
+      "evict", "Drop fetched remote files (they are fetched again when read); saved files stay");
+  auto tag = std::make_shared<std::string>();
+  auto keep = std::make_shared<std::string>();
+  cmd->add_option("tag", *tag, "only the files of this model (name[:version])");
+  cmd->add_option("--keep", *keep, "evict least recently used files until this much is left, e.g. 10G");
+  cmd->callback([=, &ctx] {
+    std::optional<Tag> parsed;
+    if (!tag->empty()) parsed = ctx.ParseTagArgument(*tag);
+    const uint64_t keep_bytes = keep->empty() ? 0 : ParseSize(*keep, "--keep");
+    auto store = ctx.OpenStore(Store::Access::kWrite);
+    std::optional<ModelRecord> model;
+    if (parsed) model = store->Get(*parsed);
+    const EvictResult r = store->Evict(model, keep_bytes);
+    ctx.out() << "Evicted " << r.contents << (r.contents == 1 ? " file, " : " files, ")
+              << HumanSize(r.bytes) << "." << std::endl;
+  });
+}
+
+void AddLimit(CLI::App& cache, CommandContext& ctx) {
+  auto* cmd = cache.add_subcommand("limit", "Show or set the most fetched remote data to keep");
+  auto size = std::make_shared<std::string>();
+  cmd->add_option("size", *size, "e.g. 50G, 500M or 'none'; without it, show the limit");
+  cmd->callback([=, &ctx] {
+    if (size->empty()) {
+      auto store = ctx.OpenStore(Store::Access::kRead);
+      auto limit = store->FetchLimit();
+      ctx.out() << "Cache limit: " << (limit ? HumanSize(*limit) : "none") << std::endl;
+      return;
+    }
+    std::optional<uint64_t> limit;
+    if (*size != "none") limit = ParseSize(*size, "size");
+    auto store = ctx.OpenStore(Store::Access::kWrite);
+    store->SetFetchLimit(limit);
+    ctx.out() << "Cache limit set to " << (limit ? HumanSize(*limit) : "none") << "." << std::endl;
   });
 }
 
@@ -59,10 +121,12 @@ void AddGc(CLI::App& cache, CommandContext& ctx) {
 }  // namespace
 
 void RegisterCacheCommands(CLI::App& app, CommandContext& ctx) {
-  auto* cache = app.add_subcommand("cache", "Inspect and clean the chunk store");
+  auto* cache = app.add_subcommand("cache", "Inspect and clean the chunk store and the fetched data");
   cache->require_subcommand(1);
   AddStats(*cache, ctx);
   AddGc(*cache, ctx);
+  AddEvict(*cache, ctx);
+  AddLimit(*cache, ctx);
 }
 
 }  // namespace modelfs::tools

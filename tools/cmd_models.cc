@@ -23,8 +23,6 @@ std::pair<std::string, std::string> SplitKeyValue(const std::string& text, const
   return {text.substr(0, eq), text.substr(eq + 1)};
 }
 
-std::string QuotedTag(const ModelRecord& m) { return "Model(tag=\"" + m.name + ":" + m.version + "\")"; }
-
 void AddSave(CLI::App& models, CommandContext& ctx) {
   auto* cmd = models.add_subcommand("save", "Save a directory as a new model version");
   auto tag = std::make_shared<std::string>();
@@ -179,7 +177,8 @@ void AddCat(CLI::App& models, CommandContext& ctx) {
   cmd->add_option("path", *path, "the file's path inside the model")->required();
   cmd->callback([=, &ctx] {
     const Tag parsed = ctx.ParseTagArgument(*tag);
-    auto store = ctx.OpenStore(Store::Access::kRead);
+    // Writable: reading a remote file fetches it.
+    auto store = ctx.OpenStore(Store::Access::kWrite);
     store->ReadFile(store->Get(parsed), *path, [&ctx](const char* data, size_t n) {
       if (!ctx.out().write(data, static_cast<std::streamsize>(n))) {
         throw Error(ErrorCode::kIOError, "cannot write to standard output");
@@ -192,7 +191,7 @@ void AddCat(CLI::App& models, CommandContext& ctx) {
 }  // namespace
 
 void RegisterModelsCommands(CLI::App& app, CommandContext& ctx) {
-  auto* models = app.add_subcommand("models", "Save, list, get and delete models");
+  auto* models = app.add_subcommand("models", "Save, pull, list, get and delete models");
   models->require_subcommand(1);
   AddSave(*models, ctx);
   AddList(*models, ctx);
@@ -200,6 +199,7 @@ void RegisterModelsCommands(CLI::App& app, CommandContext& ctx) {
   AddDelete(*models, ctx);
   AddFiles(*models, ctx);
   AddCat(*models, ctx);
+  AddPull(*models, ctx);
 }
 
 }  // namespace modelfs::tools

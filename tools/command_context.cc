@@ -1,6 +1,9 @@
 #include "tools/command_context.h"
 
+#include <unistd.h>
+
 #include <cctype>
+#include <cstdlib>
 
 #include "src/control_socket.h"
 
@@ -13,6 +16,21 @@ Tag CommandContext::ParseTagArgument(const std::string& text) const {
     err() << "Warning: converting tag '" << text << "' to lowercase: '" << lower << "'" << std::endl;
   }
   return ParseTag(lower);
+}
+
+std::optional<std::string> CommandContext::Getenv(const char* name) const {
+  if (in_daemon()) {
+    auto it = env_.find(name);
+    if (it == env_.end()) return std::nullopt;
+    return it->second;
+  }
+  const char* value = std::getenv(name);
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+bool CommandContext::err_is_terminal() const {
+  return in_daemon() ? err_is_terminal_ : ::isatty(STDERR_FILENO) == 1;
 }
 
 std::shared_ptr<Store> CommandContext::OpenStore(Store::Access access) const {

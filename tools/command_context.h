@@ -10,7 +10,9 @@
 
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,10 +33,12 @@ class CommandContext {
 
   // A context inside the daemon: `store` is the daemon's, output goes to the
   // caller's streams and relative paths are the caller's.
+  // `env` holds the caller's forwarded environment (kForwardedEnvironment).
   CommandContext(std::shared_ptr<Store> store, std::filesystem::path mountpoint,
-                 std::ostream& out, std::ostream& err, std::filesystem::path cwd)
+                 std::ostream& out, std::ostream& err, std::filesystem::path cwd,
+                 std::map<std::string, std::string> env, bool err_is_terminal)
       : out_(&out), err_(&err), cwd_(std::move(cwd)), daemon_store_(std::move(store)),
-        mountpoint_(std::move(mountpoint)) {}
+        mountpoint_(std::move(mountpoint)), env_(std::move(env)), err_is_terminal_(err_is_terminal) {}
 
   std::string home_flag;  // --home
   std::string log_level;  // --log-level
@@ -46,6 +50,11 @@ class CommandContext {
     return p.is_absolute() ? p : cwd_ / p;
   }
   bool in_daemon() const { return daemon_store_ != nullptr; }
+  // The caller's environment variable `name` (only kForwardedEnvironment
+  // ones inside the daemon); nullopt when unset.
+  std::optional<std::string> Getenv(const char* name) const;
+  // Whether err() reaches a terminal (progress bars are drawn only then).
+  bool err_is_terminal() const;
   // The mountpoint serving the store, when known (inside the daemon).
   const std::filesystem::path& mountpoint() const { return mountpoint_; }
 
@@ -67,6 +76,8 @@ class CommandContext {
   std::filesystem::path cwd_;
   std::shared_ptr<Store> daemon_store_;
   std::filesystem::path mountpoint_;
+  std::map<std::string, std::string> env_;  // inside the daemon
+  bool err_is_terminal_ = false;            // inside the daemon
 };
 
 }  // namespace modelfs::tools

@@ -108,12 +108,13 @@ void CheckFuse() {
 
 // A CLI command forwarded by another process, run against our open store.
 int ServeCommand(const std::shared_ptr<Store>& store, const stdfs::path& mountpoint, ControlRequest& request) {
+  const bool err_is_terminal = ::isatty(request.err.get()) == 1;
   // The stream buffers take ownership of the descriptors and close them.
   __gnu_cxx::stdio_filebuf<char> out_buf(request.out.Release(), std::ios::out, 1 << 16);
   __gnu_cxx::stdio_filebuf<char> err_buf(request.err.Release(), std::ios::out, 1 << 12);
   std::ostream out(&out_buf);
   std::ostream err(&err_buf);
-  CommandContext ctx(store, mountpoint, out, err, request.cwd);
+  CommandContext ctx(store, mountpoint, out, err, request.cwd, std::move(request.env), err_is_terminal);
   int status = RunCommandLine(ctx, request.argv);
   out.flush();
   err.flush();

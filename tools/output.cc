@@ -1,12 +1,39 @@
 #include "tools/output.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
 #include <yaml-cpp/yaml.h>
 
+#include "util/error.h"
+
 namespace modelfs::tools {
+
+uint64_t ParseSize(const std::string& text, const std::string& what) {
+  size_t pos = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  std::string unit = text.substr(pos);
+  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (unit.ends_with("IB")) unit.resize(unit.size() - 2);
+  else if (unit.size() == 2 && unit.back() == 'B') unit.pop_back();
+  static const std::string kUnits = "BKMGT";
+  size_t exponent = unit.empty() ? 0 : kUnits.find(unit);
+  if (pos == 0 || value < 0 || unit.size() > 1 || exponent == std::string::npos) {
+    throw Error(ErrorCode::kInvalidArgument,
+                what + " expects a size such as 500M, 10G or 1T, got '" + text + "'");
+  }
+  return static_cast<uint64_t>(value * std::pow(1024.0, static_cast<double>(exponent)));
+}
+
+std::string QuotedTag(const ModelRecord& m) { return "Model(tag=\"" + m.name + ":" + m.version + "\")"; }
 
 std::string HumanSize(uint64_t bytes) {
   static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};

@@ -187,7 +187,7 @@ struct CatalogFixture {
   }
   uint64_t Remove(const ModelRecord& m) {
     Index::Batch batch;
-    uint64_t released = catalog.RemoveModel(m, &batch);
+    uint64_t released = catalog.RemoveModel(m, &batch).bytes;
     index->Write(batch);
     return released;
   }

@@ -23,7 +23,7 @@
 #include "src/file_ingester.h"
 #include "tests/unit/test_util.h"
 #include "util/error.h"
-#include "util/sha256.h"
+#include "util/digest.h"
 #include "util/unique_fd.h"
 
 namespace modelfs::cache {

@@ -1,0 +1,239 @@
+// src/remote_cache.cc — see remote_cache.h.
+#include "src/remote_cache.h"
+
+#include <chrono>
+#include <system_error>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "util/error.h"
+#include "util/hex.h"
+
+namespace modelfs {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// What the cache knows of one content while a RemoteFile of it may exist.
+struct RemoteCache::Slot {
+  explicit Slot(std::string id) : id(std::move(id)) {}
+  const std::string id;
+  std::mutex mu;                 // orders checkpoints, materialization, retirement
+  std::weak_ptr<RemoteFile> file;  // guarded by RemoteCache::mu_
+  // Guarded by mu:
+  bool retired = false;          // materialized or forgotten: progress no longer written
+  bool verified = false;         // waiting for (or done with) materialization
+  int64_t access_ns = 0;
+  size_t checkpointed_segments = SIZE_MAX;
+  // The file, kept alive until it is materialized (guarded by RemoteCache::mu_).
+  std::shared_ptr<RemoteFile> pending;
+};
+
+RemoteCache::RemoteCache(std::filesystem::path staging_dir, cache::Index* index,
+                         RemoteSources* sources, Materializer materializer,
+                         std::function<void()> after_materialize, LazyFile::Options options)
+    : dir_(std::move(staging_dir)),
+      index_(index),
+      sources_(sources),
+      materializer_(std::move(materializer)),
+      after_materialize_(std::move(after_materialize)),
+      options_(options) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) throw Error(ErrorCode::kIOError, "cannot create " + dir_.string() + ": " + ec.message());
+  worker_ = std::thread([this] { WorkerLoop(); });
+}
+
+RemoteCache::~RemoteCache() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  worker_.join();
+  CheckpointAll();
+  std::vector<std::shared_ptr<RemoteFile>> pending;  // released after the lock
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, slot] : slots_) {
+    if (slot->pending) pending.push_back(std::move(slot->pending));
+  }
+}
+
+std::filesystem::path RemoteCache::StagingPath(const std::string& id) const {
+  return dir_ / HexEncode(id);
+}
+
+std::shared_ptr<RemoteFile> RemoteCache::Open(const std::string& id, uint64_t size,
+                                              const ModelRecord& model, const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::shared_ptr<Slot>& slot = slots_[id];
+  if (!slot) slot = std::make_shared<Slot>(id);
+  if (auto file = slot->file.lock()) {
+    std::lock_guard<std::mutex> slot_lock(slot->mu);
+    slot->access_ns = NowNs();
+    return file;
+  }
+  std::lock_guard<std::mutex> slot_lock(slot->mu);
+  const std::filesystem::path staging = StagingPath(id);
+  SegmentMap present(size, options_.segment_size);
+  std::error_code ec;
+  if (std::filesystem::exists(staging, ec)) {
+    auto value = index_->Get(cache::Column::kFetch, id);
+    auto state = value ? FetchState::Decode(*value) : std::nullopt;
+    auto map = state && !state->segments.empty() ? SegmentMap::Decode(state->segments) : std::nullopt;
+    if (map && map->file_size() == size && map->segment_size() == options_.segment_size) {
+      present = std::move(*map);
+    }
+  }
+  std::weak_ptr<Slot> weak_slot = slot;
+  auto* raw = new RemoteFile(id, staging, size, std::move(present), sources_->Open(model, path, size),
+                             options_, [this, id] { Enqueue(id); });
+  std::shared_ptr<Slot> keep = slot;
+  std::shared_ptr<RemoteFile> file(raw, [this, keep](RemoteFile* dying) {
+    Checkpoint(keep.get(), dying);
+    delete dying;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = slots_.find(keep->id);
+    if (it != slots_.end() && it->second == keep && keep->file.expired() && !keep->pending) {
+      slots_.erase(it);
+    }
+  });
+  slot->file = file;
+  slot->retired = false;
+  slot->verified = false;
+  slot->access_ns = NowNs();
+  slot->checkpointed_segments = SIZE_MAX;  // write the access time at the next checkpoint
+  return file;
+}
+
+void RemoteCache::Checkpoint(Slot* slot, RemoteFile* file) {
+  std::lock_guard<std::mutex> slot_lock(slot->mu);
+  if (slot->retired) return;
+  SegmentMap snapshot = file->lazy().Snapshot();  // before the sync it relies on
+  if (snapshot.count() == slot->checkpointed_segments) return;
+  try {
+    file->lazy().Sync();
+    cache::Index::Batch batch;
+    batch.Put(cache::Column::kFetch, slot->id, FetchState{slot->access_ns, snapshot.Encode()}.Encode());
+    index_->Write(batch, /*sync=*/false);
+    slot->checkpointed_segments = snapshot.count();
+  } catch (const std::exception& e) {
+    spdlog::warn("cannot record the fetch progress of {}: {}", remote_id::Describe(slot->id), e.what());
+  }
+}
+
+void RemoteCache::CheckpointAll() {
+  std::vector<std::pair<std::shared_ptr<Slot>, std::shared_ptr<RemoteFile>>> open;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, slot] : slots_) {
+      if (auto file = slot->file.lock()) open.emplace_back(slot, std::move(file));
+    }
+  }
+  for (auto& [slot, file] : open) Checkpoint(slot.get(), file.get());
+}
+
+void RemoteCache::Enqueue(const std::string& id) {
+  std::shared_ptr<RemoteFile> previous;  // released after the lock: its deleter locks mu_
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = slots_.find(id);
+    if (it == slots_.end()) return;
+    previous = std::exchange(it->second->pending, it->second->file.lock());
+    verified_.push_back(id);
+  }
+  wake_.notify_all();
+}
+
+void RemoteCache::Materialize(const std::shared_ptr<Slot>& slot) {
+  std::shared_ptr<RemoteFile> file;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    file = std::move(slot->pending);
+  }
+  if (!file) return;  // done already
+  std::lock_guard<std::mutex> slot_lock(slot->mu);
+  if (slot->retired) return;
+  try {
+    materializer_(slot->id, StagingPath(slot->id));
+    slot->retired = true;
+  } catch (const std::exception& e) {
+    spdlog::error("cannot store the fetched content {}: {}", remote_id::Describe(slot->id), e.what());
+  }
+}
+
+void RemoteCache::MaterializeNow(const std::string& id) {
+  std::shared_ptr<Slot> slot;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = slots_.find(id);
+    if (it == slots_.end()) return;
+    slot = it->second;
+  }
+  Materialize(slot);
+}
+
+void RemoteCache::WorkerLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || !verified_.empty(); });
+    while (!verified_.empty()) {
+      auto it = slots_.find(verified_.front());
+      verified_.pop_front();
+      if (it == slots_.end()) continue;
+      std::shared_ptr<Slot> slot = it->second;
+      lock.unlock();
+      Materialize(slot);
+      if (after_materialize_) {
+        try {
+          after_materialize_();
+        } catch (const std::exception& e) {
+          spdlog::error("after storing a fetched content: {}", e.what());
+        }
+      }
+      lock.lock();
+    }
+    if (stopping_) return;
+    lock.unlock();
+    CheckpointAll();
+    lock.lock();
+  }
+}
+
+void RemoteCache::Forget(const std::string& id) {
+  std::shared_ptr<RemoteFile> pending;  // released after the locks: its deleter takes them
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = slots_.find(id); it != slots_.end()) {
+    std::lock_guard<std::mutex> slot_lock(it->second->mu);
+    it->second->retired = true;
+    pending = std::move(it->second->pending);
+  }
+  std::error_code ec;
+  std::filesystem::remove(StagingPath(id), ec);
+}
+
+bool RemoteCache::DropStaged(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = slots_.find(id); it != slots_.end() && !it->second->file.expired()) return false;
+  std::error_code ec;
+  std::filesystem::remove(StagingPath(id), ec);
+  cache::Index::Batch batch;
+  batch.Delete(cache::Column::kFetch, id);
+  index_->Write(batch, /*sync=*/false);
+  return true;
+}
+
+bool RemoteCache::IsOpen(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = slots_.find(id);
+  return it != slots_.end() && !it->second->file.expired();
+}
+
+}  // namespace modelfs

@@ -1,0 +1,96 @@
+// src/remote_cache.h — the remote files being fetched: one RemoteFile per
+// remote content, shared by all its readers, staged under <home>/staging/.
+//
+// RemoteCache promises that
+//   - a content has at most one RemoteFile at a time, so concurrent readers
+//     share its fetches;
+//   - its progress (which segments the staging file holds, and when it was
+//     last opened) is written to the index only after the staging file is
+//     fdatasynced, every second while it is read and when its last reader
+//     leaves; a restarted daemon resumes from there;
+//   - a content that was verified is handed to the materializer (the store,
+//     which ingests it into chunks) on a background thread, once;
+//   - a staging file is only trusted when it exists: progress recorded for a
+//     missing one is ignored.
+// Callers must not hold the store's write lock when calling in: the
+// materializer takes it while this cache holds a content's lock.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cache/index.h"
+#include "src/catalog_records.h"
+#include "src/remote_file.h"
+#include "src/remote_sources.h"
+
+namespace modelfs {
+
+class RemoteCache {
+ public:
+  // Ingests the verified staging file of content `id`; throws on failure.
+  using Materializer = std::function<void(const std::string& id, const std::filesystem::path& staging)>;
+
+  // *index and *sources must outlive the cache. `after_materialize` runs on
+  // the background thread, with no lock held, after each materialization.
+  RemoteCache(std::filesystem::path staging_dir, cache::Index* index, RemoteSources* sources,
+              Materializer materializer, std::function<void()> after_materialize,
+              LazyFile::Options options = {});
+  // Finishes pending materializations and checkpoints every open file.
+  ~RemoteCache();
+  RemoteCache(const RemoteCache&) = delete;
+  RemoteCache& operator=(const RemoteCache&) = delete;
+
+  // The RemoteFile of content `id` (`size` bytes) that `path` of `model` names.
+  std::shared_ptr<RemoteFile> Open(const std::string& id, uint64_t size, const ModelRecord& model,
+                                   const std::string& path);
+
+  // Materializes `id` now, on this thread, if it was verified and is still
+  // waiting for the background thread. A prefetch calls it to finish.
+  void MaterializeNow(const std::string& id);
+
+  // Content `id` left the catalog: its staging file goes; open readers keep
+  // reading what they have.
+  void Forget(const std::string& id);
+  // Deletes the staged bytes of `id` and its progress, unless a reader has
+  // it open; true when deleted.
+  bool DropStaged(const std::string& id);
+  bool IsOpen(const std::string& id) const;
+
+  // Writes the progress of every open file now.
+  void CheckpointAll();
+
+  std::filesystem::path StagingPath(const std::string& id) const;
+
+ private:
+  struct Slot;
+
+  void Checkpoint(Slot* slot, RemoteFile* file);
+  void Materialize(const std::shared_ptr<Slot>& slot);
+  void Enqueue(const std::string& id);
+  void WorkerLoop();
+
+  const std::filesystem::path dir_;
+  cache::Index* const index_;
+  RemoteSources* const sources_;
+  const Materializer materializer_;
+  const std::function<void()> after_materialize_;
+  const LazyFile::Options options_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Slot>> slots_;  // guarded by mu_
+  std::deque<std::string> verified_;                    // guarded by mu_
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace modelfs

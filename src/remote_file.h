@@ -1,0 +1,68 @@
+// src/remote_file.h — one remote content on its way into the store: a
+// LazyFile that fetches it, and the check of the digest its origin promised.
+//
+// Bytes are served from the staging file as their segments arrive (they
+// cannot be checked before the whole file is there). The digest is computed
+// along the way, over the prefix of the file already present, a bounded step
+// per read so readers are not held up. Once every segment is present no byte
+// is served before the whole file matched its digest; a mismatch discards
+// every fetched byte (the read fails with Error(kCorruption) and the next one
+// fetches again), so wrong bytes are never kept or served twice. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "remote/range_fetcher.h"
+#include "src/lazy_file.h"
+#include "util/digest.h"
+
+namespace modelfs {
+
+class RemoteFile {
+ public:
+  // `id` is the remote id (see catalog_records.h): it names the digest to
+  // check. `on_verified` runs once, on the reading thread, when the file
+  // first matched it.
+  RemoteFile(std::string id, std::filesystem::path staging_path, uint64_t size, SegmentMap present,
+             std::unique_ptr<remote::RangeFetcher> fetcher, LazyFile::Options options,
+             std::function<void()> on_verified);
+  RemoteFile(const RemoteFile&) = delete;
+  RemoteFile& operator=(const RemoteFile&) = delete;
+
+  // Reads as LazyFile::ReadAt does. Throws Error(kIOError) for a failed fetch
+  // and Error(kCorruption) when the completed file does not match its digest.
+  size_t ReadAt(uint64_t offset, size_t n, char* out);
+
+  const std::string& id() const { return id_; }
+  uint64_t size() const { return lazy_.size(); }
+  bool verified() const;
+  LazyFile& lazy() { return lazy_; }
+  const LazyFile& lazy() const { return lazy_; }
+
+ private:
+  // Hashes up to `budget` more bytes of the present prefix (skipped when
+  // another thread is hashing).
+  void AdvanceDigest(uint64_t budget);
+  // Hashes [hashed_, limit) of the staging file; under digest_mu_.
+  void HashUpTo(uint64_t limit);
+  // Finishes and checks the digest of the complete file; under digest_mu_.
+  void VerifyComplete();
+  void ResetDigest();  // under digest_mu_
+
+  const std::string id_;
+  std::unique_ptr<remote::RangeFetcher> fetcher_;
+  LazyFile lazy_;
+  std::function<void()> on_verified_;
+
+  mutable std::mutex digest_mu_;
+  std::unique_ptr<MessageDigest> digest_;  // over [0, hashed_)
+  uint64_t hashed_ = 0;
+  bool verified_ = false;
+};
+
+}  // namespace modelfs

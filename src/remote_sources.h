@@ -1,0 +1,54 @@
+// src/remote_sources.h — where the bytes of remote files come from: turns a
+// model's origin (catalog_records.h) and a file path into a RangeFetcher.
+//
+// RemoteSources owns the HTTP client (its kept-alive connections are shared
+// by every remote file) and the retry policy. The Hugging Face configuration
+// (endpoint, token, offline mode) is read from the environment once, when
+// the sources are made; a token a `models pull` brought along is remembered
+// in memory for its endpoint (never written anywhere), so the daemon can read
+// a gated model the user pulled with --token. A token is only ever sent to
+// the endpoint it belongs to. In offline mode the fetchers fail at once,
+// saying so. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "remote/hf_hub.h"
+#include "remote/http_client.h"
+#include "remote/range_fetcher.h"
+#include "remote/retry_policy.h"
+#include "src/catalog_records.h"
+
+namespace modelfs {
+
+class RemoteSources {
+ public:
+  explicit RemoteSources(remote::HfConfig environment);
+
+  // The fetcher of `path` (`size` bytes, as listed) of `model`. Throws
+  // Error(kUnsupported) for an origin kind it does not know.
+  std::unique_ptr<remote::RangeFetcher> Open(const ModelRecord& model, const std::string& path,
+                                             uint64_t size);
+
+  // Remembers `config.token` for `config.endpoint` (no-op without a token).
+  void RememberToken(const remote::HfConfig& config);
+
+  remote::HttpClient* client() { return &client_; }
+  const remote::RetryPolicy* retry() const { return &retry_; }
+
+ private:
+  remote::HfConfig ConfigFor(const std::string& endpoint);
+
+  remote::HttpClient client_;
+  remote::RetryPolicy retry_;
+  const remote::HfConfig environment_;
+  std::mutex mu_;
+  std::map<std::string, std::string> tokens_;  // endpoint -> token, guarded by mu_
+};
+
+}  // namespace modelfs

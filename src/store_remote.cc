@@ -1,0 +1,316 @@
+// src/store_remote.cc — the Store's remote models: registration, lazily
+// fetched contents becoming chunks, prefetch, usage and eviction. See store.h.
+#include <fcntl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "cache/chunk_writer.h"
+#include "cache/chunker.h"
+#include "src/file_ingester.h"
+#include "src/model_info.h"
+#include "src/remote_file_reader.h"
+#include "src/store.h"
+#include "util/coding.h"
+#include "util/error.h"
+#include "util/unique_fd.h"
+
+namespace modelfs {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kFetchLimitKey[] = "fetch_limit";
+constexpr char kGarbageHintKey[] = "garbage_hint";
+
+std::string TagOf(const ModelRecord& m) { return m.name + ":" + m.version; }
+
+// The file and directory records of a remote model, in path order.
+std::vector<FileRecord> RemoteFileRecords(const std::vector<RemoteFileEntry>& entries) {
+  std::set<std::string> dirs;
+  std::vector<FileRecord> files;
+  for (const auto& e : entries) {
+    if (e.path.empty() || e.path.front() == '/' || e.path.back() == '/' ||
+        e.path.find("//") != std::string::npos || e.path == "model.yaml") {
+      throw Error(ErrorCode::kInvalidArgument, "the remote lists a file named \"" + e.path +
+                                                   "\", which a model cannot hold");
+    }
+    for (size_t slash = e.path.find('/'); slash != std::string::npos; slash = e.path.find('/', slash + 1)) {
+      std::string dir = e.path.substr(0, slash);
+      if (dir == "." || dir == ".." || dir.ends_with("/..") || dir.ends_with("/.")) {
+        throw Error(ErrorCode::kInvalidArgument, "the remote lists a file named \"" + e.path +
+                                                     "\", which a model cannot hold");
+      }
+      dirs.insert(std::move(dir));
+    }
+    FileRecord file;
+    file.path = e.path;
+    file.size = e.size;
+    file.sha256 = e.sha256;
+    file.remote_id = e.sha256.empty() ? remote_id::FromGitSha1(e.git_sha1) : remote_id::FromSha256(e.sha256);
+    files.push_back(std::move(file));
+  }
+  for (const auto& dir : dirs) {
+    FileRecord record;
+    record.path = dir;
+    record.type = FileType::kDirectory;
+    files.push_back(std::move(record));
+  }
+  std::sort(files.begin(), files.end(), [](const FileRecord& a, const FileRecord& b) { return a.path < b.path; });
+  for (size_t i = 1; i < files.size(); ++i) {
+    if (files[i].path == files[i - 1].path) {
+      throw Error(ErrorCode::kInvalidArgument, "the remote lists \"" + files[i].path + "\" twice");
+    }
+  }
+  return files;
+}
+
+// Bytes of remote content `id` held here: all of it once stored, else what
+// its staging file holds.
+uint64_t HeldBytes(const RemoteRecord& remote, const std::optional<FetchState>& state) {
+  if (remote.materialized) return remote.size;
+  if (!state || state->segments.empty()) return 0;
+  auto map = SegmentMap::Decode(state->segments);
+  if (!map) return 0;
+  return std::min(remote.size, static_cast<uint64_t>(map->count()) * map->segment_size());
+}
+
+}  // namespace
+
+RegisterResult Store::RegisterRemote(const RegisterRequest& request) {
+  RequireWritable("register a model");
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  const Tag& tag = request.tag;
+  if (auto existing = catalog_.FindModel(tag.name, tag.version)) {
+    if (existing->origin.kind == request.origin.kind && existing->origin.repo == request.origin.repo &&
+        existing->origin.commit == request.origin.commit) {
+      return {*existing, true, 0};
+    }
+    throw Error(ErrorCode::kAlreadyExists, "Model '" + tag.ToString() + "' already exists");
+  }
+  std::vector<FileRecord> files = RemoteFileRecords(request.files);
+
+  const auto now = std::chrono::system_clock::now();
+  ModelInfo info = ModelInfo::Create(tag, "", now);
+  for (const auto& [k, v] : request.metadata) info.SetMetadata(k, v);
+
+  ModelRecord model;
+  model.name = tag.name;
+  model.version = tag.version;
+  model.yaml = info.ToYaml();
+  model.creation_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(info.creation_time().time_since_epoch()).count();
+  for (const auto& f : request.files) model.size += f.size;
+  model.file_count = request.files.size();
+  model.source = request.source;
+  model.origin = request.origin;
+
+  cache::Index::Batch batch;
+  catalog_.AddModel(model, files, {}, &batch);
+  index_->Write(batch);
+  NotifyChanged(model.name);
+
+  RegisterResult result{model, false, 0};
+  for (const auto& f : files) {
+    if (f.type != FileType::kFile) continue;
+    auto remote = catalog_.FindRemote(f.remote_id);
+    if (remote) result.present_bytes += HeldBytes(*remote, catalog_.FindFetchState(f.remote_id));
+  }
+  return result;
+}
+
+void Store::MaterializeStaged(const std::string& id, const fs::path& staging) {
+  {
+    std::lock_guard<std::mutex> write_lock(write_mu_);
+    auto remote = catalog_.FindRemote(id);
+    if (!remote || remote->materialized) return;
+    cache::Index::Batch batch;
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    batch.Put(cache::Column::kFetch, id, FetchState{now, ""}.Encode());
+    if (!remote->sha256.empty() && catalog_.FindBlob(remote->sha256)) {
+      catalog_.Materialize(id, remote->sha256, nullptr, &batch);  // stored meanwhile: no ingest
+      index_->Write(batch);
+    } else {
+      UniqueFd fd(::open(staging.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) ThrowErrno("cannot read staging file " + staging.string());
+      auto writer = chunks_.NewWriter();
+      FileIngester ingester(writer.get(), cache::Chunker(cache::ChunkerParams::Default()));
+      IngestedContent content = ingester.Ingest(fd.get(), staging.string(), remote->size);
+      if (content.size != remote->size || (!remote->sha256.empty() && content.sha256 != remote->sha256)) {
+        throw Error(ErrorCode::kCorruption, "staging file " + staging.string() +
+                                                " changed after it was verified; it will be fetched again");
+      }
+      BlobRecord blob{content.size, 0, std::move(content.chunks)};
+      writer->Prepare(&batch);
+      catalog_.Materialize(id, content.sha256, &blob, &batch);
+      index_->Write(batch);
+      writer->Committed();
+    }
+  }
+  std::error_code ec;
+  fs::remove(staging, ec);
+  spdlog::info("stored fetched content {}", remote_id::Describe(id));
+}
+
+void Store::Prefetch(const ModelRecord& model, const std::function<void(uint64_t, uint64_t)>& progress) {
+  RequireWritable("fetch");
+  std::vector<FileRecord> todo;
+  uint64_t total = 0, done = 0;
+  for (auto& file : catalog_.ListFiles(model)) {
+    if (file.type != FileType::kFile) continue;
+    total += file.size;
+    auto remote = file.is_remote() ? catalog_.FindRemote(file.remote_id) : std::nullopt;
+    if (remote && !remote->materialized) {
+      todo.push_back(std::move(file));
+    } else {
+      done += file.size;
+    }
+  }
+  progress(done, total);
+  std::vector<char> buf(8 << 20);
+  for (const auto& file : todo) {
+    auto reader = OpenFile(model, file.path);
+    for (uint64_t offset = 0; offset < reader->size();) {
+      size_t n = reader->ReadAt(offset, buf.size(), buf.data());
+      if (n == 0) throw Error(ErrorCode::kIOError, file.path + " ended early");
+      offset += n;
+      done += n;
+      progress(done, total);
+    }
+    if (auto* remote_reader = dynamic_cast<RemoteFileReader*>(reader.get())) {
+      remote_cache_->MaterializeNow(remote_reader->file()->id());
+    }
+  }
+  EnforceFetchLimit();
+}
+
+FetchStats Store::FetchedStats() const {
+  FetchStats stats;
+  stats.limit = FetchLimit();
+  std::map<std::string, uint64_t> held;
+  for (const auto& [id, remote] : catalog_.ListRemotes()) {
+    const uint64_t bytes = HeldBytes(remote, catalog_.FindFetchState(id));
+    held[id] = bytes;
+    stats.registered += remote.size;
+    stats.fetched += bytes;
+    bool shared = false;
+    if (remote.materialized) {
+      auto blob = catalog_.FindBlob(remote.sha256);
+      shared = blob && blob->refcount > 1;
+    }
+    if (!shared && !(remote_cache_ && remote_cache_->IsOpen(id))) stats.evictable += bytes;
+  }
+  for (const auto& model : catalog_.ListModels()) {
+    if (model.origin.kind.empty()) continue;
+    FetchUsage usage{TagOf(model), 0, 0};
+    for (const auto& file : catalog_.ListFiles(model)) {
+      if (!file.is_remote()) continue;
+      usage.registered += file.size;
+      usage.fetched += held[file.remote_id];
+    }
+    stats.models.push_back(std::move(usage));
+  }
+  return stats;
+}
+
+EvictResult Store::Evict(const std::optional<ModelRecord>& model, uint64_t keep_bytes) {
+  RequireWritable("evict");
+  struct Candidate {
+    std::string id;
+    int64_t access_ns;
+    uint64_t bytes;
+    bool materialized;
+  };
+  std::set<std::string> only;
+  if (model) {
+    for (const auto& file : catalog_.ListFiles(*model)) {
+      if (file.is_remote()) only.insert(file.remote_id);
+    }
+  }
+  std::vector<Candidate> candidates;
+  uint64_t held_total = 0;
+  for (const auto& [id, remote] : catalog_.ListRemotes()) {
+    if (model && !only.count(id)) continue;
+    auto state = catalog_.FindFetchState(id);
+    const uint64_t bytes = HeldBytes(remote, state);
+    if (bytes == 0) continue;
+    if (remote.materialized) {
+      auto blob = catalog_.FindBlob(remote.sha256);
+      if (blob && blob->refcount > 1) continue;  // also saved locally (or shared): never evicted
+    }
+    held_total += bytes;
+    candidates.push_back({id, state ? state->access_ns : 0, bytes, remote.materialized});
+  }
+  std::sort(candidates.begin(), candidates.end(),
+            [](const Candidate& a, const Candidate& b) { return a.access_ns < b.access_ns; });
+  EvictResult result;
+  uint64_t released = 0;
+  for (const auto& c : candidates) {
+    if (held_total <= keep_bytes) break;
+    if (remote_cache_->IsOpen(c.id)) continue;
+    if (c.materialized) {
+      std::lock_guard<std::mutex> write_lock(write_mu_);
+      cache::Index::Batch batch;
+      released += catalog_.Dematerialize(c.id, &batch);
+      batch.Delete(cache::Column::kFetch, c.id);
+      index_->Write(batch);
+    } else if (!remote_cache_->DropStaged(c.id)) {
+      continue;
+    }
+    held_total -= c.bytes;
+    result.bytes += c.bytes;
+    ++result.contents;
+  }
+  if (released > 0) {
+    {
+      std::lock_guard<std::mutex> write_lock(write_mu_);
+      auto hint = index_->Get(cache::Column::kMeta, kGarbageHintKey);
+      uint64_t total = released + (hint && hint->size() == 8 ? DecodeFixed64(hint->data()) : 0);
+      cache::Index::Batch batch;
+      batch.Put(cache::Column::kMeta, kGarbageHintKey, cache::ChunkStore::EncodeLength(total));
+      index_->Write(batch);
+    }
+    CollectGarbage();
+  }
+  return result;
+}
+
+void Store::SetFetchLimit(std::optional<uint64_t> limit) {
+  RequireWritable("set the cache limit");
+  cache::Index::Batch batch;
+  if (limit) {
+    std::string value;
+    PutFixed64(&value, *limit);
+    batch.Put(cache::Column::kMeta, kFetchLimitKey, value);
+  } else {
+    batch.Delete(cache::Column::kMeta, kFetchLimitKey);
+  }
+  index_->Write(batch);
+  EnforceFetchLimit();
+}
+
+std::optional<uint64_t> Store::FetchLimit() const {
+  auto value = index_->Get(cache::Column::kMeta, kFetchLimitKey);
+  if (!value || value->size() != 8) return std::nullopt;
+  return DecodeFixed64(value->data());
+}
+
+void Store::EnforceFetchLimit() {
+  if (auto limit = FetchLimit()) {
+    EvictResult r = Evict(std::nullopt, *limit);
+    if (r.contents > 0) {
+      spdlog::info("evicted {} fetched contents ({} bytes) to stay under the cache limit", r.contents, r.bytes);
+    }
+  }
+}
+
+void Store::ForgetRemotes(const std::vector<std::string>& ids) {
+  if (!remote_cache_) return;
+  for (const auto& id : ids) remote_cache_->Forget(id);
+}
+
+}  // namespace modelfs

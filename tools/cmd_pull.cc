@@ -1,0 +1,71 @@
+// tools/cmd_pull.cc — `modelfs models pull hf://org/name[@revision]`: register
+// a Hugging Face model without fetching it (or, with --prefetch, fetch it all).
+#include <CLI/CLI.hpp>
+
+#include "src/hf_pull.h"
+#include "tools/commands.h"
+#include "tools/output.h"
+#include "tools/progress_bar.h"
+#include "util/error.h"
+
+namespace modelfs::tools {
+namespace {
+
+}  // namespace
+
+void AddPull(CLI::App& models, CommandContext& ctx) {
+  auto* cmd = models.add_subcommand(
+      "pull", "Register a model from the Hugging Face Hub; its files are fetched when first read");
+  auto source = std::make_shared<std::string>();
+  auto name = std::make_shared<std::string>();
+  auto include = std::make_shared<std::vector<std::string>>();
+  auto exclude = std::make_shared<std::vector<std::string>>();
+  auto token = std::make_shared<std::string>();
+  auto prefetch = std::make_shared<bool>(false);
+  cmd->add_option("source", *source, "hf://org/name[@revision] (revision: branch, tag or commit; default main)")
+      ->required();
+  cmd->add_option("--name", *name, "the model name (default: the repo id lower-cased, '/' -> '--')");
+  cmd->add_option("--include", *include, "only files matching this glob, e.g. '*.safetensors' (repeatable)");
+  cmd->add_option("--exclude", *exclude, "not the files matching this glob, e.g. 'onnx/*' (repeatable)");
+  cmd->add_option("--token", *token, "Hugging Face token (default: HF_TOKEN, then the token file)");
+  cmd->add_flag("--prefetch", *prefetch, "fetch every file now, with a progress bar");
+  cmd->callback([=, &ctx] {
+    if (!source->starts_with("hf://")) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "\"" + *source + "\" is not a source modelfs can pull from: expected hf://org/name[@revision]");
+    }
+    HfPullOptions options;
+    options.url = *source;
+    if (!name->empty()) options.name = ctx.ParseTagArgument(*name).name;
+    options.include = *include;
+    options.exclude = *exclude;
+    options.config = remote::HfConfigFromEnvironment(
+        token->empty() ? std::nullopt : std::optional<std::string>(*token),
+        [&ctx](const char* var) { return ctx.Getenv(var); });
+    remote::ParseHfUrl(options.url);  // a malformed URL fails before the store is opened
+
+    auto store = ctx.OpenStore(Store::Access::kWrite);
+    RemoteSources* sources = store->remote_sources();
+    RegisterRequest request = PlanHfPull(options, sources->client(), sources->retry());
+    sources->RememberToken(options.config);
+    RegisterResult result = store->RegisterRemote(request);
+    const ModelRecord& model = result.model;
+    if (result.already_registered) {
+      ctx.out() << QuotedTag(model) << " is already registered at commit " << model.origin.commit
+                << "; nothing to do." << std::endl;
+    } else {
+      ctx.out() << QuotedTag(model) << " registered (" << model.file_count
+                << (model.file_count == 1 ? " file, " : " files, ") << HumanSize(model.size) << ", "
+                << HumanSize(result.present_bytes) << " fetched)." << std::endl;
+    }
+    if (*prefetch) {
+      {
+        ProgressBar bar(ctx.err(), ctx.err_is_terminal(), "Fetching " + model.name);
+        store->Prefetch(model, [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });
+      }
+      ctx.out() << QuotedTag(model) << " fetched (" << HumanSize(model.size) << ")." << std::endl;
+    }
+  });
+}
+
+}  // namespace modelfs::tools
