@@ -229,7 +229,9 @@ struct FuseCallbacks {
       } else {
         throw Error(ErrorCode::kInvalidArgument, "not a regular file");
       }
-      fi->keep_cache = node.is_immutable();
+      // Pages of a remote file not verified yet are dropped at each open, so
+      // bytes that prove wrong are never served from the cache again.
+      fi->keep_cache = node.is_immutable() && (!file->blob || file->blob->verified());
       fi->noflush = 1;
       fi->fh = reinterpret_cast<uint64_t>(file.release());
       fuse_reply_open(req, fi);

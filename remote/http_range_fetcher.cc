@@ -16,17 +16,17 @@ HttpRangeFetcher::HttpRangeFetcher(HttpClient* client, const RetryPolicy* policy
     : fetch_(client, policy), request_(std::move(request)), expected_size_(expected_size) {}
 
 std::string HttpRangeFetcher::FetchFrom(const HttpRequest& request, uint64_t offset, size_t length,
-                                        char* out) {
+                                        const Sink& sink) {
   size_t got = 0;
   bool overflow = false;
-  BodySink sink = [&](const char* data, size_t size) {
+  BodySink body = [&](const char* data, size_t size) {
     size_t take = std::min(size, length - got);
-    std::memcpy(out + got, data, take);
+    sink(data, take);
     got += take;
     if (take < size) overflow = true;
     return got < length;
   };
-  FetchResult result = fetch_.FetchRange(request, ByteRange{offset, offset + length - 1}, sink);
+  FetchResult result = fetch_.FetchRange(request, ByteRange{offset, offset + length - 1}, body);
   const std::string url = RedactUrl(request_.url);
   if (expected_size_ && result.total_size && *result.total_size != *expected_size_) {
     throw Error(ErrorCode::kIOError, "GET " + url + " serves a file of " +
@@ -49,6 +49,14 @@ std::string HttpRangeFetcher::FetchFrom(const HttpRequest& request, uint64_t off
 }
 
 void HttpRangeFetcher::Fetch(uint64_t offset, size_t length, char* out) {
+  size_t got = 0;
+  FetchTo(offset, length, [&](const char* data, size_t size) {
+    std::memcpy(out + got, data, size);
+    got += size;
+  });
+}
+
+void HttpRangeFetcher::FetchTo(uint64_t offset, size_t length, const Sink& sink) {
   if (length == 0) return;
   std::optional<HttpRequest> direct;
   {
@@ -57,7 +65,7 @@ void HttpRangeFetcher::Fetch(uint64_t offset, size_t length, char* out) {
   }
   if (direct) {
     try {
-      FetchFrom(*direct, offset, length, out);
+      FetchFrom(*direct, offset, length, sink);
       return;
     } catch (const HttpError& e) {
       if (e.status() < 400 || e.status() >= 500) throw;
@@ -66,7 +74,7 @@ void HttpRangeFetcher::Fetch(uint64_t offset, size_t length, char* out) {
       direct_.reset();
     }
   }
-  const std::string answered = FetchFrom(request_, offset, length, out);
+  const std::string answered = FetchFrom(request_, offset, length, sink);
   if (!answered.empty() && answered != request_.url) {
     HttpRequest target = request_;
     target.url = answered;

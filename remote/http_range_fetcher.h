@@ -35,10 +35,11 @@ class HttpRangeFetcher : public RangeFetcher {
   // Error(kIOError) when the file ends before offset + length or its size is
   // not the expected one.
   void Fetch(uint64_t offset, size_t length, char* out) override;
+  void FetchTo(uint64_t offset, size_t length, const Sink& sink) override;
 
  private:
-  // One FetchRange of `request`; returns the URL that answered.
-  std::string FetchFrom(const HttpRequest& request, uint64_t offset, size_t length, char* out);
+  // One FetchRange of `request` into `sink`; returns the URL that answered.
+  std::string FetchFrom(const HttpRequest& request, uint64_t offset, size_t length, const Sink& sink);
 
   RetryingFetch fetch_;
   HttpRequest request_;

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 
 namespace modelfs::remote {
 
@@ -16,6 +18,16 @@ class RangeFetcher {
   // Writes bytes [offset, offset + length) of the file to out[0, length):
   // exactly `length` bytes, or throws modelfs::Error.
   virtual void Fetch(uint64_t offset, size_t length, char* out) = 0;
+
+  // The same bytes handed to `sink` in order, piece by piece, as they
+  // arrive (each byte exactly once), so no buffer of `length` is needed.
+  // The default fetches into a buffer and hands it over whole.
+  using Sink = std::function<void(const char* data, size_t size)>;
+  virtual void FetchTo(uint64_t offset, size_t length, const Sink& sink) {
+    std::unique_ptr<char[]> buf(new char[length]);
+    Fetch(offset, length, buf.get());
+    sink(buf.get(), length);
+  }
 };
 
 }  // namespace modelfs::remote

@@ -33,6 +33,9 @@ class FileReader {
   virtual size_t ReadAt(uint64_t offset, size_t n, char* out) = 0;
 
   virtual uint64_t size() const = 0;
+  // False while some bytes served may still prove wrong (a remote file not
+  // yet complete and verified): the kernel must not keep them cached.
+  virtual bool verified() const { return true; }
 };
 
 }  // namespace modelfs

@@ -105,23 +105,45 @@ void LazyFile::ClaimLocked(size_t first, size_t last, size_t piece_segments,
 }
 
 void LazyFile::FetchPiece(const Piece& piece) {
-  uint64_t begin = present_.SegmentBegin(piece.first);
-  uint64_t end = std::min(size_, present_.SegmentBegin(piece.first + piece.count));
-  size_t length = static_cast<size_t>(end - begin);
-  try {
-    std::unique_ptr<char[]> buf(new char[length]);
+  const uint64_t begin = present_.SegmentBegin(piece.first);
+  const uint64_t end = std::min(size_, present_.SegmentBegin(piece.first + piece.count));
+  const size_t stop = piece.first + piece.count;
+  size_t next = piece.first;  // the first segment of the piece not yet present
+  // Marks the segments wholly written below `at` present, waking their readers.
+  auto publish = [&](uint64_t at) {
+    size_t done = next;
+    while (done < stop && present_.SegmentBegin(done) + present_.SegmentLength(done) <= at) ++done;
+    if (done == next) return;
     {
-      SlotGuard slot(&fetch_slots_);
-      fetcher_->Fetch(begin, length, buf.get());
+      std::lock_guard<std::mutex> lock(mu_);
+      for (size_t i = next; i < done; ++i) {
+        present_.Set(i);
+        in_flight_[i] = false;
+        fetched_bytes_ += present_.SegmentLength(i);
+      }
     }
-    PwriteFull(fd_.get(), buf.get(), length, begin, "cannot write staging file " + path_.string());
+    next = done;
+    cv_.notify_all();
+  };
+  try {
+    // Written as it arrives: no buffer of the piece's size, and each segment
+    // served as soon as it is whole.
+    SlotGuard slot(&fetch_slots_);
+    uint64_t at = begin;
+    fetcher_->FetchTo(begin, static_cast<size_t>(end - begin), [&](const char* data, size_t size) {
+      PwriteFull(fd_.get(), data, size, at, "cannot write staging file " + path_.string());
+      at += size;
+      publish(at);
+    });
+    if (next != stop) throw Error(ErrorCode::kIOError, "the fetch ended early");
   } catch (const std::exception& e) {
-    std::string message = "cannot fetch bytes " + std::to_string(begin) + "-" +
+    const uint64_t failed_at = present_.SegmentBegin(next);
+    std::string message = "cannot fetch bytes " + std::to_string(failed_at) + "-" +
                           std::to_string(end - 1) + " of " + path_.filename().string() + ": " +
                           e.what();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (size_t i = piece.first; i < piece.first + piece.count; ++i) {
+      for (size_t i = next; i < stop; ++i) {
         in_flight_[i] = false;
         ++failures_[i];
         last_error_[i] = message;
@@ -130,15 +152,6 @@ void LazyFile::FetchPiece(const Piece& piece) {
     cv_.notify_all();
     throw Error(ErrorCode::kIOError, message);
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = piece.first; i < piece.first + piece.count; ++i) {
-      present_.Set(i);
-      in_flight_[i] = false;
-    }
-    fetched_bytes_ += length;
-  }
-  cv_.notify_all();
 }
 
 void LazyFile::FetchAll(const std::vector<Piece>& pieces) {

@@ -21,6 +21,7 @@ class RemoteFileReader : public FileReader {
   size_t ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) override;
   size_t ReadAt(uint64_t offset, size_t n, char* out) override { return file_->ReadAt(offset, n, out); }
   uint64_t size() const override { return file_->size(); }
+  bool verified() const override { return file_->verified(); }
 
   const std::shared_ptr<RemoteFile>& file() const { return file_; }
 

@@ -1,0 +1,516 @@
+// tests/unit/store_remote_test.cc — remote models in the Store against the
+// Hub simulator (sim_fixture.h): PlanHfPull + RegisterRemote fetch nothing,
+// OpenFile fetches lazily and the verified content becomes chunks, Prefetch,
+// eviction, the fetch limit, deletion of staged bytes and resuming a partial
+// fetch after the store is reopened.
+//
+// Each test case uses its own repo of the shared simulator ("remote/<x>"),
+// and counts the bytes the simulator served from a baseline taken when the
+// fixture starts, so cases (and Catch2 sections re-running them) do not see
+// each other's traffic. RemoteSources reads the Hub configuration from the
+// environment when the store opens: the fixture points HF_ENDPOINT at the
+// simulator first (and restores it after).
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "remote/http_client.h"
+#include "src/catalog_records.h"
+#include "src/hf_pull.h"
+#include "src/remote_file_reader.h"
+#include "src/store.h"
+#include "src/tag.h"
+#include "tests/unit/sim_fixture.h"
+#include "tests/unit/test_util.h"
+#include "util/digest.h"
+#include "util/error.h"
+#include "util/hex.h"
+
+namespace modelfs {
+namespace {
+
+namespace fs = std::filesystem;
+using modelfs::testing::FastRetry;
+using modelfs::testing::kToken;
+using modelfs::testing::RandomBytes;
+using modelfs::testing::ScopedEnv;
+using modelfs::testing::Sim;
+using modelfs::testing::SimHub;
+using modelfs::testing::TempDir;
+using modelfs::testing::ThrownCode;
+using modelfs::testing::WriteFile;
+
+constexpr uint64_t kMiB = 1 << 20;
+
+// Bytes of each file the simulator has served ("<repo>/<path>" -> hub + cdn).
+std::map<std::string, uint64_t> ServedBytes(SimHub& sim) {
+  std::map<std::string, uint64_t> out;
+  nlohmann::json stats = sim.Stats();
+  for (auto& [key, v] : stats["files"].items()) {
+    out[key] = v.value("hub_bytes", uint64_t{0}) + v.value("cdn_bytes", uint64_t{0});
+  }
+  return out;
+}
+
+std::string Sha256Of(const std::string& data) { return Sha256::Digest(data.data(), data.size()); }
+
+struct RemoteStore {
+  SimHub& sim = Sim();
+  TempDir tmp{"storeremote"};
+  fs::path home = tmp / "home";
+  ScopedEnv endpoint_env{"HF_ENDPOINT", Sim().endpoint().c_str()};
+  ScopedEnv token_env{"HF_TOKEN", kToken};
+  ScopedEnv offline_env{"HF_HUB_OFFLINE", ""};
+  ScopedEnv offline2_env{"TRANSFORMERS_OFFLINE", ""};
+  std::string repo;
+  std::map<std::string, std::string> files;
+  std::map<std::string, uint64_t> baseline;
+  remote::HttpClient client;
+  std::unique_ptr<Store> store;
+
+  RemoteStore(std::string repo_id, std::map<std::string, std::string> contents)
+      : repo(std::move(repo_id)), files(std::move(contents)) {
+    for (const auto& [path, data] : files) WriteFile(sim.repos() / repo / "main" / path, data);
+    sim.Control("/_sim/reload", "{}");
+    baseline = ServedBytes(sim);
+    store = Store::Open(home, Store::Access::kWrite);
+  }
+
+  void Reopen() {
+    store.reset();
+    store = Store::Open(home, Store::Access::kWrite);
+  }
+
+  RegisterRequest Plan() {
+    HfPullOptions options;
+    options.url = "hf://" + repo;
+    options.config = sim.Config(kToken);
+    return PlanHfPull(options, &client, &FastRetry());
+  }
+  ModelRecord Register() {
+    RegisterResult r = store->RegisterRemote(Plan());
+    REQUIRE_FALSE(r.already_registered);
+    return r.model;
+  }
+
+  // Bytes of `path` served since the fixture started.
+  uint64_t Served(const std::string& path) {
+    const std::string key = repo + "/" + path;
+    auto now = ServedBytes(sim);
+    return now[key] - baseline[key];
+  }
+  uint64_t ServedAll() {
+    auto now = ServedBytes(sim);
+    uint64_t total = 0;
+    for (const auto& [path, data] : files) total += now[repo + "/" + path] - baseline[repo + "/" + path];
+    return total;
+  }
+  uint64_t TotalSize() const {
+    uint64_t total = 0;
+    for (const auto& [path, data] : files) total += data.size();
+    return total;
+  }
+
+  std::string RemoteIdOf(const ModelRecord& model, const std::string& path) {
+    auto file = store->catalog().FindFile(model, path);
+    REQUIRE(file);
+    REQUIRE(file->is_remote());
+    return file->remote_id;
+  }
+  bool Materialized(const std::string& id) {
+    auto r = store->catalog().FindRemote(id);
+    return r && r->materialized;
+  }
+  // Waits (up to 5 s) for the background thread to store content `id`.
+  bool WaitMaterialized(const std::string& id) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!Materialized(id)) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+  fs::path StagingPath(const std::string& id) const { return home / "staging" / HexEncode(id); }
+};
+
+std::string ReadAll(FileReader& reader, size_t piece = 1 << 20) {
+  std::string out(reader.size(), '\0');
+  for (uint64_t at = 0; at < out.size();) {
+    size_t n = reader.ReadAt(at, std::min<uint64_t>(piece, out.size() - at), out.data() + at);
+    REQUIRE(n > 0);
+    at += n;
+  }
+  return out;
+}
+
+std::string StoreRead(const Store& store, const ModelRecord& model, const std::string& path) {
+  std::string out;
+  store.ReadFile(model, path, [&](const char* p, size_t n) { out.append(p, n); });
+  return out;
+}
+
+bool IsRemoteReader(const FileReader& reader) { return dynamic_cast<const RemoteFileReader*>(&reader) != nullptr; }
+
+std::map<std::string, std::string> SmallModel(uint64_t seed) {
+  return {{"config.json", "{\"model_type\": \"remote-test-" + std::to_string(seed) + "\"}\n"},
+          {"model.safetensors", RandomBytes(3 * kMiB + 4321, seed)},
+          {"sub/tok.json", "{\"tokens\": [" + std::to_string(seed) + "]}\n"}};
+}
+
+TEST_CASE("Store: a pull registers a remote model without fetching", "[store_remote]") {
+  RemoteStore f("remote/register", SmallModel(101));
+  RegisterRequest request = f.Plan();
+  CHECK(request.tag.name == "remote--register");
+  CHECK(request.tag.version.size() == 16);
+  CHECK(request.origin.kind == "hf");
+  CHECK(request.origin.repo == "remote/register");
+  CHECK(request.origin.endpoint == f.sim.endpoint());
+  CHECK(request.origin.commit.size() == 40);
+  REQUIRE(request.files.size() == 3);
+
+  RegisterResult r = f.store->RegisterRemote(request);
+  CHECK_FALSE(r.already_registered);
+  CHECK(r.present_bytes == 0);
+  CHECK(r.model.size == f.TotalSize());
+  CHECK(r.model.file_count == 3);
+  CHECK(r.model.origin.commit == request.origin.commit);
+  CHECK(f.ServedAll() == 0);
+
+  // Files are remote: LFS ones named by sha256, small ones by git sha1.
+  const ModelRecord model = f.store->Get(ParseTag("remote--register"));
+  std::vector<FileRecord> files = f.store->Files(model);
+  REQUIRE(files.size() == 4);  // three files and "sub"
+  for (const auto& file : files) {
+    if (file.type == FileType::kDirectory) {
+      CHECK(file.path == "sub");
+      continue;
+    }
+    INFO(file.path);
+    CHECK(file.is_remote());
+    CHECK(file.size == f.files[file.path].size());
+    if (file.path == "model.safetensors") {
+      CHECK(file.remote_id == remote_id::FromSha256(Sha256Of(f.files[file.path])));
+    } else {
+      CHECK(remote_id::IsGitSha1(file.remote_id));
+    }
+    auto remote = f.store->catalog().FindRemote(file.remote_id);
+    REQUIRE(remote);
+    CHECK_FALSE(remote->materialized);
+  }
+  FetchStats stats = f.store->FetchedStats();
+  CHECK(stats.registered == f.TotalSize());
+  CHECK(stats.fetched == 0);
+  REQUIRE(stats.models.size() == 1);
+  CHECK(stats.models[0].tag == "remote--register:" + request.tag.version);
+  CHECK(stats.models[0].registered == f.TotalSize());
+  CHECK(stats.models[0].fetched == 0);
+
+  // The same commit again: nothing happens.
+  RegisterResult again = f.store->RegisterRemote(f.Plan());
+  CHECK(again.already_registered);
+  CHECK(again.model.version == r.model.version);
+  CHECK(f.store->List().size() == 1);
+  // Another commit under the same tag is refused.
+  request.origin.commit = std::string(40, 'f');
+  CHECK(ThrownCode([&] { f.store->RegisterRemote(request); }) == "kAlreadyExists");
+  CHECK(f.ServedAll() == 0);
+}
+
+TEST_CASE("Store: a remote file reads lazily, then from the store", "[store_remote]") {
+  RemoteStore f("remote/read", SmallModel(102));
+  ModelRecord model = f.Register();
+  const std::string& weights = f.files["model.safetensors"];
+  const std::string id = f.RemoteIdOf(model, "model.safetensors");
+
+  {
+    auto reader = f.store->OpenFile(model, "model.safetensors");
+    REQUIRE(IsRemoteReader(*reader));
+    CHECK(reader->size() == weights.size());
+    CHECK_FALSE(reader->verified());
+    std::string head(1000, '\0');
+    CHECK(reader->ReadAt(0, head.size(), head.data()) == head.size());
+    CHECK(head == weights.substr(0, 1000));
+    CHECK(ReadAll(*reader) == weights);
+    CHECK(reader->verified());
+  }
+  CHECK(f.Served("model.safetensors") == weights.size());
+  REQUIRE(f.WaitMaterialized(id));
+  CHECK_FALSE(fs::exists(f.StagingPath(id)));
+
+  // Now from chunks: no network.
+  auto reader = f.store->OpenFile(model, "model.safetensors");
+  CHECK_FALSE(IsRemoteReader(*reader));
+  CHECK(ReadAll(*reader, 12345) == weights);
+  CHECK(StoreRead(*f.store, model, "model.safetensors") == weights);
+  CHECK(f.Served("model.safetensors") == weights.size());
+
+  // A small file, known by its git sha1, learns its sha256 when stored.
+  const std::string cid = f.RemoteIdOf(model, "config.json");
+  CHECK(StoreRead(*f.store, model, "config.json") == f.files["config.json"]);
+  REQUIRE(f.WaitMaterialized(cid));
+  auto remote = f.store->catalog().FindRemote(cid);
+  CHECK(remote->sha256 == Sha256Of(f.files["config.json"]));
+  CHECK(f.Served("config.json") == f.files["config.json"].size());
+  CHECK(StoreRead(*f.store, model, "config.json") == f.files["config.json"]);
+  CHECK(f.Served("config.json") == f.files["config.json"].size());
+  CHECK(f.Served("sub/tok.json") == 0);
+
+  FetchStats stats = f.store->FetchedStats();
+  CHECK(stats.fetched == weights.size() + f.files["config.json"].size());
+  CHECK(ThrownCode([&] { f.store->OpenFile(model, "nope"); }) == "kNotFound");
+  CHECK(ThrownCode([&] { f.store->OpenFile(model, "sub"); }) == "kNotFound");
+}
+
+TEST_CASE("Store: Prefetch fetches every file and reports progress", "[store_remote]") {
+  RemoteStore f("remote/prefetch", SmallModel(103));
+  ModelRecord model = f.Register();
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  f.store->Prefetch(model, [&](uint64_t done, uint64_t total) { calls.emplace_back(done, total); });
+  REQUIRE_FALSE(calls.empty());
+  CHECK(calls.front().first == 0);
+  CHECK(calls.back().first == f.TotalSize());
+  CHECK(calls.back().second == f.TotalSize());
+  for (size_t i = 1; i < calls.size(); ++i) {
+    CHECK(calls[i].first >= calls[i - 1].first);
+    CHECK(calls[i].second == f.TotalSize());
+  }
+  CHECK(f.ServedAll() == f.TotalSize());
+  for (const auto& [path, data] : f.files) {
+    INFO(path);
+    CHECK(f.Materialized(f.RemoteIdOf(model, path)));
+    CHECK(f.Served(path) == data.size());
+  }
+  FetchStats stats = f.store->FetchedStats();
+  CHECK(stats.fetched == f.TotalSize());
+  CHECK(stats.evictable == f.TotalSize());
+  CHECK(fs::is_empty(f.home / "staging"));
+
+  // Again: nothing to fetch.
+  calls.clear();
+  f.store->Prefetch(model, [&](uint64_t done, uint64_t total) { calls.emplace_back(done, total); });
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0] == std::make_pair(f.TotalSize(), f.TotalSize()));
+  CHECK(f.ServedAll() == f.TotalSize());
+  for (const auto& [path, data] : f.files) CHECK(StoreRead(*f.store, model, path) == data);
+  CHECK(f.ServedAll() == f.TotalSize());
+}
+
+TEST_CASE("Store: eviction drops fetched contents, which are fetched again", "[store_remote]") {
+  RemoteStore f("remote/evict", SmallModel(104));
+  ModelRecord model = f.Register();
+  f.store->Prefetch(model, [](uint64_t, uint64_t) {});
+  REQUIRE(f.ServedAll() == f.TotalSize());
+
+  SECTION("everything") {
+    EvictResult r = f.store->Evict(std::nullopt, 0);
+    CHECK(r.contents == 3);
+    CHECK(r.bytes == f.TotalSize());
+    CHECK(f.store->FetchedStats().fetched == 0);
+    for (const auto& [path, data] : f.files) CHECK_FALSE(f.Materialized(f.RemoteIdOf(model, path)));
+    CHECK(f.store->Stats().garbage_bytes == 0);  // collected
+  }
+  SECTION("down to a budget, of one model") {
+    EvictResult r = f.store->Evict(model, f.TotalSize() - 1);
+    CHECK(r.contents >= 1);
+    CHECK(f.store->FetchedStats().fetched <= f.TotalSize() - 1);
+    CHECK(f.store->Evict(model, f.TotalSize()).contents == 0);
+  }
+  // Every file still reads, fetched again where it was evicted.
+  for (const auto& [path, data] : f.files) CHECK(StoreRead(*f.store, model, path) == data);
+  CHECK(f.ServedAll() > f.TotalSize());
+  CHECK(f.ServedAll() <= 2 * f.TotalSize());
+}
+
+TEST_CASE("Store: an open content is not evicted", "[store_remote]") {
+  RemoteStore f("remote/evictopen", SmallModel(105));
+  ModelRecord model = f.Register();
+  auto reader = f.store->OpenFile(model, "model.safetensors");
+  std::string buf(kMiB, '\0');
+  REQUIRE(reader->ReadAt(kMiB, kMiB, buf.data()) == kMiB);
+  const std::string id = f.RemoteIdOf(model, "model.safetensors");
+  CHECK(f.store->Evict(std::nullopt, 0).contents == 0);
+  CHECK(fs::exists(f.StagingPath(id)));
+  reader.reset();
+  CHECK(f.store->Evict(std::nullopt, 0).contents == 1);
+  CHECK_FALSE(fs::exists(f.StagingPath(id)));
+  CHECK_FALSE(f.store->catalog().FindFetchState(id));
+}
+
+TEST_CASE("Store: content saved locally is present at once and never evicted", "[store_remote]") {
+  RemoteStore f("remote/shared", SmallModel(106));
+  const std::string& weights = f.files["model.safetensors"];
+  WriteFile(f.tmp / "local/weights.bin", weights);
+  WriteFile(f.tmp / "local/other.txt", "other\n");
+  SaveRequest save;
+  save.tag = ParseTag("local:v1");
+  save.dir = f.tmp / "local";
+  f.store->SaveDirectory(save);
+
+  RegisterResult r = f.store->RegisterRemote(f.Plan());
+  CHECK(r.present_bytes == weights.size());
+  const std::string id = f.RemoteIdOf(r.model, "model.safetensors");
+  CHECK(f.Materialized(id));
+
+  auto reader = f.store->OpenFile(r.model, "model.safetensors");
+  CHECK_FALSE(IsRemoteReader(*reader));
+  CHECK(ReadAll(*reader) == weights);
+  reader.reset();
+
+  FetchStats stats = f.store->FetchedStats();
+  CHECK(stats.fetched == weights.size());
+  CHECK(stats.evictable == 0);
+  CHECK(f.store->Evict(std::nullopt, 0).contents == 0);
+  CHECK(f.Materialized(id));
+  CHECK(StoreRead(*f.store, r.model, "model.safetensors") == weights);
+  CHECK(f.Served("model.safetensors") == 0);
+
+  // Deleting the local model makes the content evictable.
+  f.store->Delete(ParseTag("local:v1"));
+  CHECK(f.store->FetchedStats().evictable == weights.size());
+  CHECK(f.store->Evict(std::nullopt, 0).contents == 1);
+  CHECK_FALSE(f.Materialized(id));
+  CHECK(StoreRead(*f.store, r.model, "model.safetensors") == weights);
+  CHECK(f.Served("model.safetensors") == weights.size());
+}
+
+TEST_CASE("Store: the fetch limit", "[store_remote]") {
+  RemoteStore f("remote/limit", SmallModel(107));
+  CHECK_FALSE(f.store->FetchLimit());
+  f.store->SetFetchLimit(10ull << 30);
+  CHECK(f.store->FetchLimit() == std::optional<uint64_t>(10ull << 30));
+  f.Reopen();
+  CHECK(f.store->FetchLimit() == std::optional<uint64_t>(10ull << 30));
+  f.store->SetFetchLimit(std::nullopt);
+  CHECK_FALSE(f.store->FetchLimit());
+
+  // A limit below what is fetched evicts at once.
+  ModelRecord model = f.Register();
+  f.store->Prefetch(model, [](uint64_t, uint64_t) {});
+  CHECK(f.store->FetchedStats().fetched == f.TotalSize());
+  f.store->SetFetchLimit(kMiB);
+  FetchStats stats = f.store->FetchedStats();
+  CHECK(stats.limit == std::optional<uint64_t>(kMiB));
+  CHECK(stats.fetched <= kMiB);
+  CHECK_FALSE(f.Materialized(f.RemoteIdOf(model, "model.safetensors")));
+
+  // A prefetch under a limit ends within it.
+  f.store->SetFetchLimit(0);
+  f.store->Prefetch(model, [](uint64_t, uint64_t) {});
+  CHECK(f.store->FetchedStats().fetched == 0);
+}
+
+TEST_CASE("Store: deleting a remote model removes its staged bytes", "[store_remote]") {
+  RemoteStore f("remote/delete", SmallModel(108));
+  ModelRecord model = f.Register();
+  const std::string id = f.RemoteIdOf(model, "model.safetensors");
+  {
+    auto reader = f.store->OpenFile(model, "model.safetensors");
+    std::string buf(kMiB, '\0');
+    REQUIRE(reader->ReadAt(2 * kMiB, kMiB, buf.data()) == kMiB);
+  }
+  CHECK(fs::exists(f.StagingPath(id)));
+  CHECK(f.store->catalog().FindFetchState(id));
+  CHECK(f.store->FetchedStats().fetched == kMiB);
+
+  f.store->Delete(ParseTag(model.name));
+  CHECK_FALSE(fs::exists(f.StagingPath(id)));
+  CHECK_FALSE(f.store->catalog().FindRemote(id));
+  CHECK_FALSE(f.store->catalog().FindFetchState(id));
+  CHECK(f.store->catalog().ListRemotes().empty());
+  CHECK(f.store->List().empty());
+}
+
+TEST_CASE("Store: deleting a fetched remote model releases its chunks", "[store_remote]") {
+  RemoteStore f("remote/deletefetched", SmallModel(109));
+  ModelRecord model = f.Register();
+  f.store->Prefetch(model, [](uint64_t, uint64_t) {});
+  CHECK(f.store->Stats().unique_bytes >= f.TotalSize());
+  f.store->Delete(ParseTag(model.name));
+  CHECK(f.store->catalog().ListRemotes().empty());
+  f.store->CollectGarbage();
+  CHECK(f.store->Stats().unique_bytes == 0);
+}
+
+TEST_CASE("Store: a partial fetch resumes after the store is reopened", "[store_remote]") {
+  RemoteStore f("remote/resume", {{"big.safetensors", RandomBytes(8 * kMiB, 110)}});
+  const std::string& data = f.files["big.safetensors"];
+  ModelRecord model = f.Register();
+  const std::string id = f.RemoteIdOf(model, "big.safetensors");
+  {
+    auto reader = f.store->OpenFile(model, "big.safetensors");
+    std::string head(3 * kMiB, '\0');
+    // Backwards, one segment at a time: random reads start no readahead.
+    for (int s = 2; s >= 0; --s) {
+      REQUIRE(reader->ReadAt(s * kMiB, kMiB, head.data() + s * kMiB) == kMiB);
+    }
+    CHECK(head == data.substr(0, 3 * kMiB));
+  }  // the last reader leaves: progress is checkpointed
+  CHECK(f.Served("big.safetensors") == 3 * kMiB);
+  f.Reopen();
+  CHECK(f.store->FetchedStats().fetched == 3 * kMiB);
+
+  auto reader = f.store->OpenFile(model, "big.safetensors");
+  CHECK(ReadAll(*reader) == data);
+  CHECK(f.Served("big.safetensors") == 8 * kMiB);  // only the 5 MiB missing were fetched
+  reader.reset();
+  CHECK(f.WaitMaterialized(id));
+}
+
+TEST_CASE("Store: a sequential partial fetch resumes without fetching twice", "[store_remote]") {
+  RemoteStore f("remote/resumeseq", {{"big.safetensors", RandomBytes(8 * kMiB, 111)}});
+  const std::string& data = f.files["big.safetensors"];
+  ModelRecord model = f.Register();
+  {
+    auto reader = f.store->OpenFile(model, "big.safetensors");
+    std::string head(3 * kMiB, '\0');
+    REQUIRE(reader->ReadAt(0, head.size(), head.data()) == head.size());
+    CHECK(head == data.substr(0, 3 * kMiB));
+  }
+  const uint64_t before = f.Served("big.safetensors");
+  CHECK(before >= 3 * kMiB);  // plus readahead
+  f.Reopen();
+  auto reader = f.store->OpenFile(model, "big.safetensors");
+  CHECK(ReadAll(*reader) == data);
+  // Whatever was fetched before the store closed is not fetched again.
+  CHECK(f.Served("big.safetensors") == 8 * kMiB);
+}
+
+TEST_CASE("Store: an unfetched remote file cannot be read from a read-only store", "[store_remote]") {
+  RemoteStore f("remote/readonly", SmallModel(112));
+  ModelRecord model = f.Register();
+  f.store->Prefetch(model, [](uint64_t, uint64_t) {});
+  f.store->Evict(model, 0);
+  StoreRead(*f.store, model, "config.json");  // stored again; the others are not
+  REQUIRE(f.WaitMaterialized(f.RemoteIdOf(model, "config.json")));
+  f.store.reset();
+  auto ro = Store::Open(f.home, Store::Access::kRead);
+  CHECK(StoreRead(*ro, model, "config.json") == f.files["config.json"]);
+  CHECK(ThrownCode([&] { ro->OpenFile(model, "model.safetensors"); }) == "kIOError");
+}
+
+TEST_CASE("Store: verify of a store holding remote models", "[store_remote]") {
+  RemoteStore f("remote/verify", SmallModel(113));
+  ModelRecord model = f.Register();
+  // Remote files not fetched yet are not damaged: there is nothing to check.
+  VerifyReport before = f.store->Verify(std::nullopt);
+  for (const auto& d : before.damaged_files) UNSCOPED_INFO(d.path << ": " << d.reason);
+  CHECK(before.ok());
+  CHECK(f.store->Verify(ParseTag(model.name)).ok());
+
+  f.store->Prefetch(model, [](uint64_t, uint64_t) {});
+  VerifyReport after = f.store->Verify(std::nullopt);
+  for (const auto& d : after.damaged_files) UNSCOPED_INFO(d.path << ": " << d.reason);
+  CHECK(after.ok());
+  VerifyReport one = f.store->Verify(ParseTag(model.name));
+  CHECK(one.ok());
+  CHECK(one.bytes >= f.TotalSize());  // every fetched byte was read back
+}
+
+}  // namespace
+}  // namespace modelfs
