@@ -208,7 +208,7 @@ void LazyFile::StartReadahead(std::vector<Piece> pieces) {
   }
 }
 
-size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out) {
+size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> epoch) {
   if (offset >= size_ || n == 0) return 0;
   n = static_cast<size_t>(std::min<uint64_t>(n, size_ - offset));
   const uint64_t segment = options_.segment_size;
@@ -217,8 +217,16 @@ size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out) {
 
   std::vector<Piece> claimed;
   size_t piece_segments = 1;
+  auto check_epoch = [&] {  // under mu_
+    if (epoch && *epoch != epoch_) {
+      throw Error(ErrorCode::kCorruption,
+                  "the fetched bytes of this file did not match its digest and were discarded; "
+                  "open it again to fetch it afresh");
+    }
+  };
   {
     std::lock_guard<std::mutex> lock(mu_);
+    check_epoch();
     if (offset == last_end_) {
       window_ = window_ == 0 ? segment : std::min(window_ * 2, options_.max_window);
       window_ = std::max(window_, segment);
@@ -241,6 +249,7 @@ size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out) {
     FetchAll(claimed);  // throws Error(kIOError) on failure
     claimed.clear();
     std::unique_lock<std::mutex> lock(mu_);
+    check_epoch();
     ClaimLocked(first, last, piece_segments, &claimed);  // released by a failed fetch
     if (!claimed.empty()) continue;
     std::vector<uint32_t> failures(failures_.begin() + first, failures_.begin() + last + 1);
@@ -266,6 +275,11 @@ SegmentMap LazyFile::Snapshot() const {
   return present_;
 }
 
+uint64_t LazyFile::epoch() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return epoch_;
+}
+
 uint64_t LazyFile::PresentPrefix() const {
   std::lock_guard<std::mutex> lock(mu_);
   size_t i = 0;
@@ -277,6 +291,7 @@ void LazyFile::Discard() {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return std::none_of(in_flight_.begin(), in_flight_.end(), [](bool b) { return b; }); });
   present_ = SegmentMap(size_, options_.segment_size);
+  ++epoch_;
   last_end_ = 0;
   window_ = 0;
   if (size_ > 0 && ::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,

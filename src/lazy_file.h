@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <semaphore>
 #include <string>
 #include <utility>
@@ -57,8 +58,10 @@ class LazyFile {
   LazyFile& operator=(const LazyFile&) = delete;
 
   // Reads up to `n` bytes at `offset` into `out`; fewer only at end of file.
-  // Throws Error(kIOError) when a needed fetch fails.
-  size_t ReadAt(uint64_t offset, size_t n, char* out);
+  // Throws Error(kIOError) when a needed fetch fails. With `epoch`, throws
+  // Error(kCorruption) instead of fetching once Discard() moved past it, so
+  // a reader of discarded bytes cannot refill the file from its era.
+  size_t ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> epoch = std::nullopt);
 
   SegmentMap Snapshot() const;
   // Bytes from offset 0 up to the first absent segment.
@@ -66,6 +69,8 @@ class LazyFile {
   // Forgets every fetched byte (they proved wrong): the staging file becomes
   // one hole and the next reads fetch again. Waits for fetches in flight.
   void Discard();
+  // The number of Discard() calls so far.
+  uint64_t epoch() const;
   // fdatasync(2) of the staging file, so a Snapshot() taken before it holds.
   void Sync();
   bool complete() const;
@@ -109,6 +114,7 @@ class LazyFile {
   uint64_t last_end_ = 0;                    // end of the previous read
   uint64_t window_ = 0;                      // readahead window, bytes
   uint64_t fetched_bytes_ = 0;
+  uint64_t epoch_ = 0;                       // guarded by mu_
   std::vector<std::future<void>> readahead_;  // background fetches, guarded by mu_
 };
 

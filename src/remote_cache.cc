@@ -153,20 +153,29 @@ void RemoteCache::Enqueue(const std::string& id) {
 }
 
 void RemoteCache::Materialize(const std::shared_ptr<Slot>& slot) {
+  // `pending` stays set until the attempt is over, so that a concurrent
+  // caller (MaterializeNow racing the worker) waits for it on slot->mu
+  // instead of returning before the content is stored.
   std::shared_ptr<RemoteFile> file;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    file = std::move(slot->pending);
+    file = slot->pending;
   }
   if (!file) return;  // done already
-  std::lock_guard<std::mutex> slot_lock(slot->mu);
-  if (slot->retired) return;
-  try {
-    materializer_(slot->id, StagingPath(slot->id));
-    slot->retired = true;
-  } catch (const std::exception& e) {
-    spdlog::error("cannot store the fetched content {}: {}", remote_id::Describe(slot->id), e.what());
+  {
+    std::lock_guard<std::mutex> slot_lock(slot->mu);
+    if (!slot->retired) {
+      try {
+        materializer_(slot->id, StagingPath(slot->id));
+        slot->retired = true;
+      } catch (const std::exception& e) {
+        spdlog::error("cannot store the fetched content {}: {}", remote_id::Describe(slot->id), e.what());
+      }
+    }
   }
+  std::shared_ptr<RemoteFile> done;  // released before `file`, after the lock
+  std::lock_guard<std::mutex> lock(mu_);
+  if (slot->pending == file) done = std::move(slot->pending);
 }
 
 void RemoteCache::MaterializeNow(const std::string& id) {

@@ -49,8 +49,8 @@ bool RemoteFile::verified() const {
   return verified_;
 }
 
-size_t RemoteFile::ReadAt(uint64_t offset, size_t n, char* out) {
-  const size_t got = lazy_.ReadAt(offset, n, out);
+size_t RemoteFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> generation) {
+  const size_t got = lazy_.ReadAt(offset, n, out, generation);
   if (lazy_.complete()) {
     bool first = false;
     {

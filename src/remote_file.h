@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "remote/range_fetcher.h"
@@ -35,12 +36,18 @@ class RemoteFile {
   RemoteFile& operator=(const RemoteFile&) = delete;
 
   // Reads as LazyFile::ReadAt does. Throws Error(kIOError) for a failed fetch
-  // and Error(kCorruption) when the completed file does not match its digest.
-  size_t ReadAt(uint64_t offset, size_t n, char* out);
+  // and Error(kCorruption) when the completed file does not match its digest,
+  // or when `generation` is given and the bytes of that generation were
+  // discarded since.
+  size_t ReadAt(uint64_t offset, size_t n, char* out,
+                std::optional<uint64_t> generation = std::nullopt);
 
   const std::string& id() const { return id_; }
   uint64_t size() const { return lazy_.size(); }
   bool verified() const;
+  // Counts the times fetched bytes were discarded as wrong. A reader that
+  // began before a discard may hold wrong bytes: it must fail from then on.
+  uint64_t generation() const { return lazy_.epoch(); }
   LazyFile& lazy() { return lazy_; }
   const LazyFile& lazy() const { return lazy_; }
 

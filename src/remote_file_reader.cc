@@ -3,7 +3,24 @@
 
 #include <algorithm>
 
+#include "util/error.h"
+
 namespace modelfs {
+
+void RemoteFileReader::CheckGeneration() const {
+  if (file_->generation() != generation_) {
+    throw Error(ErrorCode::kCorruption,
+                "the fetched bytes of this file did not match its digest and were discarded; "
+                "open it again to fetch it afresh");
+  }
+}
+
+size_t RemoteFileReader::ReadAt(uint64_t offset, size_t n, char* out) {
+  CheckGeneration();
+  const size_t got = file_->ReadAt(offset, n, out, generation_);
+  CheckGeneration();
+  return got;
+}
 
 size_t RemoteFileReader::ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) {
   if (offset >= file_->size() || n == 0) return 0;
@@ -23,7 +40,7 @@ size_t RemoteFileReader::ReadSegments(uint64_t offset, size_t n, std::vector<Seg
     }
   }
   buffer->resize(n);
-  const size_t got = file_->ReadAt(offset, n, buffer->data());
+  const size_t got = ReadAt(offset, n, buffer->data());
   segments->push_back({std::move(buffer), 0, got});
   return got;
 }

@@ -1,5 +1,11 @@
 // src/remote_file_reader.h — a FileReader over a RemoteFile: what a reader of
 // a remote file that is not in the chunk store yet gets from Store::OpenFile.
+//
+// Once the file's fetched bytes were discarded as wrong (RemoteFile::
+// generation() moved on), every read through this reader fails with
+// Error(kCorruption): what it served before may be wrong, so the error sticks
+// to it (a FUSE handle) rather than only to the one read that found out.
+// Opening the file again fetches it afresh.
 #pragma once
 
 #include <memory>
@@ -14,19 +20,23 @@ namespace modelfs {
 
 class RemoteFileReader : public FileReader {
  public:
-  explicit RemoteFileReader(std::shared_ptr<RemoteFile> file) : file_(std::move(file)) {}
+  explicit RemoteFileReader(std::shared_ptr<RemoteFile> file)
+      : file_(std::move(file)), generation_(file_->generation()) {}
 
   // One segment, read into a buffer of this reader (recycled once the
   // previous caller let go of it).
   size_t ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) override;
-  size_t ReadAt(uint64_t offset, size_t n, char* out) override { return file_->ReadAt(offset, n, out); }
+  size_t ReadAt(uint64_t offset, size_t n, char* out) override;
   uint64_t size() const override { return file_->size(); }
   bool verified() const override { return file_->verified(); }
 
   const std::shared_ptr<RemoteFile>& file() const { return file_; }
 
  private:
+  void CheckGeneration() const;
+
   std::shared_ptr<RemoteFile> file_;
+  const uint64_t generation_;
   std::mutex mu_;
   std::vector<std::shared_ptr<std::string>> spares_;  // guarded by mu_
 };

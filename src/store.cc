@@ -73,7 +73,13 @@ Store::Store(fs::path home, FileLock lock, std::unique_ptr<cache::Index> index, 
   }
 }
 
-Store::~Store() { remote_cache_.reset(); }
+Store::~Store() {
+  // Not remote_cache_.reset(): that nulls the pointer before the cache's
+  // destructor has joined its worker, whose callback (EnforceFetchLimit ->
+  // Evict) still uses remote_cache_.
+  delete remote_cache_.get();
+  (void)remote_cache_.release();
+}
 
 std::unique_ptr<Store> Store::Open(const fs::path& home, Access access) {
   std::error_code ec;
@@ -305,13 +311,23 @@ StoreStats Store::Stats() const {
   return stats;
 }
 
+std::optional<std::string> Store::StoredContent(const FileRecord& file) const {
+  if (!file.is_remote()) return file.sha256;
+  auto remote = catalog_.FindRemote(file.remote_id);
+  if (!remote) return std::string();  // a missing record: reported as missing content
+  if (!remote->materialized) return std::nullopt;
+  return remote->sha256;
+}
+
 std::vector<FileDamage> Store::FindDamagedFiles(const cache::ChunkSet& bad_chunks,
                                                 const std::vector<ModelRecord>& models) const {
   std::vector<FileDamage> damaged;
   for (const auto& model : models) {
     for (const auto& file : catalog_.ListFiles(model)) {
       if (file.type != FileType::kFile) continue;
-      auto blob = catalog_.FindBlob(file.sha256);
+      auto sha256 = StoredContent(file);
+      if (!sha256) continue;  // remote, not fetched: nothing here to damage
+      auto blob = catalog_.FindBlob(*sha256);
       std::string reason;
       if (!blob) {
         reason = "its content is missing from the index";
@@ -340,7 +356,8 @@ VerifyReport Store::Verify(const std::optional<Tag>& tag) const {
     // One model: read back each of its chunks (every read verifies).
     std::string chunk;
     for (const auto& file : catalog_.ListFiles(models.front())) {
-      auto blob = file.type == FileType::kFile ? catalog_.FindBlob(file.sha256) : std::nullopt;
+      auto sha256 = file.type == FileType::kFile ? StoredContent(file) : std::nullopt;
+      auto blob = sha256 ? catalog_.FindBlob(*sha256) : std::nullopt;
       if (!blob) continue;
       for (const auto& c : blob->chunks) {
         try {

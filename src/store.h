@@ -200,6 +200,9 @@ class Store {
   // Ingests the verified staging file of remote content `id` (the RemoteCache's materializer).
   void MaterializeStaged(const std::string& id, const std::filesystem::path& staging);
   void EnforceFetchLimit();
+  // The sha256 of the blob holding `file`'s bytes here; nullopt for a remote
+  // file not fetched yet.
+  std::optional<std::string> StoredContent(const FileRecord& file) const;
   // Forgets the staged data of remote contents no model names any more.
   void ForgetRemotes(const std::vector<std::string>& ids);
   std::vector<FileDamage> FindDamagedFiles(const cache::ChunkSet& bad_chunks,

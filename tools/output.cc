@@ -26,11 +26,15 @@ uint64_t ParseSize(const std::string& text, const std::string& what) {
   else if (unit.size() == 2 && unit.back() == 'B') unit.pop_back();
   static const std::string kUnits = "BKMGT";
   size_t exponent = unit.empty() ? 0 : kUnits.find(unit);
-  if (pos == 0 || value < 0 || unit.size() > 1 || exponent == std::string::npos) {
+  const double bytes =
+      exponent == std::string::npos ? 0 : value * std::pow(1024.0, static_cast<double>(exponent));
+  // std::stod accepts "nan", "inf" and "1e30", which no uint64_t holds.
+  if (pos == 0 || !(value >= 0) || unit.size() > 1 || exponent == std::string::npos ||
+      !(bytes < 18446744073709551616.0)) {
     throw Error(ErrorCode::kInvalidArgument,
                 what + " expects a size such as 500M, 10G or 1T, got '" + text + "'");
   }
-  return static_cast<uint64_t>(value * std::pow(1024.0, static_cast<double>(exponent)));
+  return static_cast<uint64_t>(bytes);
 }
 
 std::string QuotedTag(const ModelRecord& m) { return "Model(tag=\"" + m.name + ":" + m.version + "\")"; }
