@@ -80,7 +80,9 @@ LazyFile::LazyFile(std::filesystem::path staging_path, uint64_t size, SegmentMap
   last_error_.assign(present_.segments(), std::string());
 }
 
-LazyFile::~LazyFile() {
+LazyFile::~LazyFile() { WaitForReadahead(); }
+
+void LazyFile::WaitForReadahead() {
   std::vector<std::future<void>> pending;
   {
     std::lock_guard<std::mutex> lock(mu_);

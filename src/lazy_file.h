@@ -73,6 +73,9 @@ class LazyFile {
   uint64_t epoch() const;
   // fdatasync(2) of the staging file, so a Snapshot() taken before it holds.
   void Sync();
+  // Waits for the background readahead started so far (a last Snapshot()
+  // before destruction then records what it fetched).
+  void WaitForReadahead();
   bool complete() const;
   // Bytes fetched from the remote by this object (readahead included).
   uint64_t fetched_bytes() const;

@@ -97,6 +97,7 @@ std::shared_ptr<RemoteFile> RemoteCache::Open(const std::string& id, uint64_t si
                              options_, [this, id] { Enqueue(id); });
   std::shared_ptr<Slot> keep = slot;
   std::shared_ptr<RemoteFile> file(raw, [this, keep](RemoteFile* dying) {
+    dying->lazy().WaitForReadahead();  // so the checkpoint records what it fetched
     Checkpoint(keep.get(), dying);
     delete dying;
     std::lock_guard<std::mutex> lock(mu_);

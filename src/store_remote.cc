@@ -174,6 +174,7 @@ void Store::Prefetch(const ModelRecord& model, const std::function<void(uint64_t
   std::vector<char> buf(8 << 20);
   for (const auto& file : todo) {
     auto reader = OpenFile(model, file.path);
+    if (reader->size() == 0) reader->ReadAt(0, 0, buf.data());  // verifies (and so stores) it
     for (uint64_t offset = 0; offset < reader->size();) {
       size_t n = reader->ReadAt(offset, buf.size(), buf.data());
       if (n == 0) throw Error(ErrorCode::kIOError, file.path + " ended early");
