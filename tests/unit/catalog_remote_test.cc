@@ -13,6 +13,7 @@
 #include "cache/index.h"
 #include "src/catalog.h"
 #include "src/catalog_records.h"
+#include "tests/unit/catalog_fixtures.h"
 #include "tests/unit/test_util.h"
 #include "util/coding.h"
 #include "util/error.h"
@@ -27,26 +28,14 @@ using cache::Index;
 using modelfs::testing::TempDir;
 using modelfs::testing::ThrownCode;
 
-std::string Sha(const std::string& seed) {
-  std::string s = seed;
-  s.resize(32, '#');
-  return s;
-}
+using modelfs::testing::Sha;
 std::string Sha1(const std::string& seed) {
   std::string s = seed;
   s.resize(20, '%');
   return s;
 }
 
-BlobRecord Blob(const std::string& seed, int chunks, uint32_t chunk_size = 1000) {
-  BlobRecord b;
-  for (int i = 0; i < chunks; ++i) {
-    std::string id = seed + std::to_string(i);
-    b.chunks.push_back({ChunkHash::Of(id.data(), id.size()), chunk_size});
-    b.size += chunk_size;
-  }
-  return b;
-}
+using modelfs::testing::Blob;
 
 ModelRecord Model(const std::string& name, const std::string& version, bool remote = true) {
   ModelRecord m;
