@@ -2,7 +2,9 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <exception>
 #include <string_view>
 
@@ -160,6 +162,73 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return 0;
 }
 
+// Feeds a RequestBody to curl, and checks that it delivers `size` bytes.
+struct BodyReader {
+  const RequestBody* body;
+  uint64_t sent = 0;
+  std::exception_ptr error{};
+};
+
+size_t OnRead(char* buffer, size_t size, size_t count, void* user) {
+  auto* r = static_cast<BodyReader*>(user);
+  size_t capacity = static_cast<size_t>(std::min<uint64_t>(size * count, r->body->size - r->sent));
+  if (capacity == 0) return 0;
+  size_t n = 0;
+  if (r->body->read) {
+    try {
+      n = r->body->read(buffer, capacity);
+    } catch (...) {
+      r->error = std::current_exception();
+      return CURL_READFUNC_ABORT;
+    }
+    if (n == 0 || n > capacity) {
+      r->error = std::make_exception_ptr(Error(ErrorCode::kIOError, "the request body ended early"));
+      return CURL_READFUNC_ABORT;
+    }
+  } else {
+    n = std::min<size_t>(capacity, r->body->data.size() - r->sent);
+    std::memcpy(buffer, r->body->data.data() + r->sent, n);
+  }
+  r->sent += n;
+  return n;
+}
+
+void SetMethodAndBody(CURL* easy, const HttpRequest& request, BodyReader* reader, Slist* headers) {
+  using Method = HttpRequest::Method;
+  switch (request.method) {
+    case Method::kHead:
+      curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+      return;
+    case Method::kGet:
+      curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+      return;
+    case Method::kDelete:
+      curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "DELETE");
+      return;
+    case Method::kPut:
+    case Method::kPost:
+    case Method::kPatch:
+      break;
+  }
+  static const RequestBody kEmpty;
+  if (reader->body == nullptr) reader->body = &kEmpty;
+  const auto size = static_cast<curl_off_t>(reader->body->size);
+  if (request.method == Method::kPut) {
+    curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, size);
+  } else {
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, size);
+    if (request.method == Method::kPatch) curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "PATCH");
+  }
+  curl_easy_setopt(easy, CURLOPT_READFUNCTION, OnRead);
+  curl_easy_setopt(easy, CURLOPT_READDATA, reader);
+  Append(headers, "Expect:");  // no 100-continue round trip
+  bool has_type = false;
+  for (const auto& [name, value] : request.headers) has_type |= HeaderNameEquals(name, "Content-Type");
+  if (!has_type) Append(headers, "Content-Type: application/octet-stream");
+}
+
 void LockShare(CURL*, curl_lock_data data, curl_lock_access, void* user) {
   auto* locks = static_cast<std::mutex*>(user);
   locks[static_cast<size_t>(data) % 8].lock();
@@ -243,7 +312,7 @@ void HttpClient::Release(std::unique_ptr<Handle> handle) {
 
 HttpResponse HttpClient::Perform(const HttpRequest& request) {
   Lease lease(this);
-  const bool follow = request.redirects == RedirectMode::kFollow;
+  const bool follow = request.redirects == RedirectMode::kFollow && !request.body;
   std::string url = request.url;
   bool send_credentials = true;
   long connections = 0;
@@ -312,10 +381,16 @@ HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
-  if (request.method == HttpRequest::Method::kHead) {
-    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-  } else {
-    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+  BodyReader body_reader{request.body ? &*request.body : nullptr};
+  Slist headers;
+  SetMethodAndBody(easy, request, &body_reader, &headers);
+  std::string userpwd;
+  if (request.aws_sigv4 && send_credentials) {
+    const AwsSigV4& sig = *request.aws_sigv4;
+    curl_easy_setopt(easy, CURLOPT_AWS_SIGV4, sig.provider.c_str());
+    userpwd = sig.access_key + ":" + sig.secret_key;
+    curl_easy_setopt(easy, CURLOPT_USERPWD, userpwd.c_str());
+    if (!sig.session_token.empty()) Append(&headers, "x-amz-security-token: " + sig.session_token);
   }
   std::string range;
   if (request.range) {
@@ -324,7 +399,6 @@ HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
     curl_easy_setopt(easy, CURLOPT_RANGE, range.c_str());
   }
 
-  Slist headers;
   if (request.accept_compressed) {
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");  // all curl can decode
   } else {
@@ -343,6 +417,7 @@ HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, nullptr);  // `headers` dies before the handle
 
   if (transfer.error) std::rethrow_exception(transfer.error);
+  if (body_reader.error) std::rethrow_exception(body_reader.error);
   if (transfer.too_large) {
     throw HttpError(ErrorCode::kIOError,
                     std::string(request.method_name()) + " " + RedactUrl(url) +
@@ -369,6 +444,18 @@ HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
     response.new_connections = connects;
   }
   return response;
+}
+
+const char* HttpRequest::method_name() const {
+  switch (method) {
+    case Method::kGet: return "GET";
+    case Method::kHead: return "HEAD";
+    case Method::kPut: return "PUT";
+    case Method::kPost: return "POST";
+    case Method::kPatch: return "PATCH";
+    case Method::kDelete: return "DELETE";
+  }
+  return "GET";
 }
 
 void ThrowUnlessSuccess(const HttpRequest& request, const HttpResponse& response) {

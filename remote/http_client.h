@@ -63,8 +63,34 @@ using BodySink = std::function<bool(const char* data, size_t size)>;
 // aborts the transfer and propagates out of Perform().
 using HeadersCallback = std::function<void(long status, const HttpHeaders& headers)>;
 
+// The body of a PUT, POST or PATCH: exactly `size` bytes, taken from `data`
+// unless `read` is set; then `read(buffer, capacity)` fills the buffer and
+// returns how many bytes it wrote (0 before `size` bytes is an error).
+// Sent with Content-Length, never chunked (S3 refuses chunked uploads).
+struct RequestBody {
+  uint64_t size = 0;
+  std::string data;
+  std::function<size_t(char* buffer, size_t capacity)> read;
+
+  static RequestBody FromString(std::string text) {
+    RequestBody b;
+    b.size = text.size();
+    b.data = std::move(text);
+    return b;
+  }
+};
+
+// AWS Signature Version 4 by libcurl. `provider` is curl's
+// "aws:amz:<region>:<service>"; a session token goes in x-amz-security-token.
+struct AwsSigV4 {
+  std::string provider;
+  std::string access_key;
+  std::string secret_key;
+  std::string session_token;
+};
+
 struct HttpRequest {
-  enum class Method { kGet, kHead };
+  enum class Method { kGet, kHead, kPut, kPost, kPatch, kDelete };
 
   Method method = Method::kGet;
   std::string url;
@@ -86,8 +112,12 @@ struct HttpRequest {
   size_t max_body = 16 << 20;
   BodySink sink{};
   HeadersCallback on_headers{};
+  // For PUT, POST and PATCH (none means an empty body, Content-Length: 0).
+  // A request with a body never follows redirects: a 3xx is returned.
+  std::optional<RequestBody> body{};
+  std::optional<AwsSigV4> aws_sigv4{};
 
-  const char* method_name() const { return method == Method::kHead ? "HEAD" : "GET"; }
+  const char* method_name() const;
 };
 
 struct HttpResponse {

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,7 +25,9 @@
 #include "remote/retry_policy.h"
 #include "remote/retrying_fetch.h"
 #include "remote/url.h"
+#include "util/digest.h"
 #include "util/error.h"
+#include "util/hex.h"
 
 namespace modelfs::remote {
 namespace {
@@ -37,7 +40,7 @@ using std::chrono::milliseconds;
 // /redirect?to=, /loop, /echo (request headers as JSON), /stall, /hang,
 // /link, /gzip, /stats.
 constexpr const char* kServerScript = R"PY(
-import ctypes, gzip, http.server, json, socket, socketserver, struct, threading, time, urllib.parse
+import ctypes, gzip, hashlib, http.server, json, socket, socketserver, struct, threading, time, urllib.parse
 ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: never outlive the tests
 BLOB = (bytes(range(251)) * (2 ** 21 // 251 + 1))[: 2 ** 21]
 lock, state = threading.Lock(), {"connections": 0, "log": [], "counters": {}}
@@ -77,6 +80,13 @@ class H(http.server.BaseHTTPRequestHandler):
             self.connection.close()
         self.close_connection = True
     def do_HEAD(self): self.do_GET()
+    def upload(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        with lock: state["log"].append({"path": self.path, "method": self.command, "headers": headers})
+        reply = {"method": self.command, "headers": headers, "size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+        self.send(201 if self.command == "PUT" else 200, json.dumps(reply).encode())
+    do_PUT = do_POST = do_PATCH = do_DELETE = upload
     def do_GET(self):
         u = urllib.parse.urlsplit(self.path)
         q, kind, arg = dict(urllib.parse.parse_qsl(u.query)), *(u.path.strip("/").split("/") + [""])[:2]
@@ -332,6 +342,75 @@ TEST_CASE("GET and HEAD", "[remote][http]") {
   CHECK(r.body.empty());
   CHECK(r.body_bytes == 100000u);
   CHECK(got == Blob(100000, 100000));
+}
+
+TEST_CASE("PUT, POST, PATCH and DELETE send their bodies with a length", "[remote][http]") {
+  TestServer& server = Server();
+  HttpClient client;
+  auto send = [&](HttpRequest::Method method, std::optional<RequestBody> body) {
+    HttpRequest req = Get(server.Url(Fresh("/upload")));
+    req.method = method;
+    req.body = std::move(body);
+    req.headers.push_back({"Content-Type", "application/json"});
+    HttpResponse r = client.Perform(req);
+    return std::make_pair(r.status, nlohmann::json::parse(r.body));
+  };
+  auto [post_status, post] = send(HttpRequest::Method::kPost, RequestBody::FromString("{\"a\":1}"));
+  CHECK(post_status == 200);
+  CHECK(post["method"] == "POST");
+  CHECK(post["size"] == 7);
+  CHECK(post["headers"]["content-type"] == "application/json");
+  CHECK_FALSE(post["headers"].contains("expect"));
+
+  auto [patch_status, patch] = send(HttpRequest::Method::kPatch, std::nullopt);
+  CHECK(patch_status == 200);
+  CHECK(patch["method"] == "PATCH");
+  CHECK(patch["headers"]["content-length"] == "0");
+
+  // A streamed 3 MiB PUT: the reader is asked for pieces until `size` bytes.
+  RequestBody streamed;
+  streamed.size = 3 << 20;
+  uint64_t produced = 0;
+  streamed.read = [&](char* buffer, size_t capacity) {
+    std::string piece = Blob(produced, capacity);
+    std::memcpy(buffer, piece.data(), capacity);
+    produced += capacity;
+    return capacity;
+  };
+  auto [put_status, put] = send(HttpRequest::Method::kPut, std::move(streamed));
+  CHECK(put_status == 201);
+  CHECK(put["size"] == 3 << 20);
+  CHECK(put["headers"]["content-length"] == std::to_string(3 << 20));
+  CHECK_FALSE(put["headers"].contains("transfer-encoding"));
+  std::string expected = Blob(0, 3 << 20);
+  CHECK(put["sha256"] == HexEncode(Sha256::Digest(expected.data(), expected.size())));
+
+  auto [del_status, del] = send(HttpRequest::Method::kDelete, std::nullopt);
+  CHECK(del_status == 200);
+  CHECK(del["method"] == "DELETE");
+
+  // A reader that stops early fails the request instead of sending less.
+  RequestBody short_body;
+  short_body.size = 1000;
+  short_body.read = [](char*, size_t) -> size_t { return 0; };
+  HttpRequest bad = Get(server.Url(Fresh("/upload")));
+  bad.method = HttpRequest::Method::kPut;
+  bad.body = std::move(short_body);
+  CHECK_THROWS_WITH(client.Perform(bad), Catch::Contains("ended early"));
+}
+
+TEST_CASE("AWS SigV4 signs the request", "[remote][http]") {
+  TestServer& server = Server();
+  HttpClient client;
+  HttpRequest req = Get(server.Url(Fresh("/echo")));
+  req.aws_sigv4 = AwsSigV4{"aws:amz:us-east-1:s3", "AKIDEXAMPLE", "secret", "session-token"};
+  HttpResponse r = client.Perform(req);
+  auto headers = nlohmann::json::parse(r.body);
+  std::string auth = headers["authorization"];
+  CHECK(auth.rfind("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/", 0) == 0);
+  CHECK(auth.find("/us-east-1/s3/aws4_request") != std::string::npos);
+  CHECK(headers.contains("x-amz-date"));
+  CHECK(headers["x-amz-security-token"] == "session-token");
 }
 
 TEST_CASE("Sequential requests reuse one kept-alive connection", "[remote][http]") {
