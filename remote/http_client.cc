@@ -70,6 +70,7 @@ struct Transfer {
   std::chrono::milliseconds idle_timeout{0};
   std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
   bool idle_expired = false;
+  curl_off_t uploaded = 0;
 };
 
 void EndOfHeaders(Transfer* t) {
@@ -152,8 +153,12 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
 // curl calls this at least once a second during a transfer, busy or not.
 // (curl's own low-speed check averages over several seconds, so a trickle
 // of bytes followed by silence would outlive it by far.)
-int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t uploaded) {
   auto* t = static_cast<Transfer*>(user);
+  if (uploaded != t->uploaded) {  // a body being sent is activity too
+    t->uploaded = uploaded;
+    t->last_activity = std::chrono::steady_clock::now();
+  }
   if (t->idle_timeout.count() > 0 &&
       std::chrono::steady_clock::now() - t->last_activity > t->idle_timeout) {
     t->idle_expired = true;

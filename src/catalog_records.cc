@@ -1,5 +1,7 @@
 #include "src/catalog_records.h"
 
+#include "util/digest.h"
+
 #include <nlohmann/json.hpp>
 
 #include "util/coding.h"
@@ -70,6 +72,7 @@ std::string FileRecord::Encode() const {
   PutVarint64(&out, size);
   PutLengthPrefixed(&out, sha256);
   if (!remote_id.empty()) PutLengthPrefixed(&out, remote_id);
+  if (remote_offset != 0) PutVarint64(&out, remote_offset);
   return out;
 }
 
@@ -86,11 +89,9 @@ std::optional<FileRecord> FileRecord::Decode(std::string_view path, std::string_
   r.sha256 = sha;
   if (!value.empty()) {
     std::string_view id;
-    if (!GetLengthPrefixed(&value, &id) || !value.empty() ||
-        !(remote_id::IsSha256(id) || remote_id::IsGitSha1(id))) {
-      return std::nullopt;
-    }
+    if (!GetLengthPrefixed(&value, &id) || !remote_id::IsValid(id)) return std::nullopt;
     r.remote_id = id;
+    if (!value.empty() && (!GetVarint64(&value, &r.remote_offset) || !value.empty())) return std::nullopt;
   }
   return r;
 }
@@ -130,8 +131,12 @@ std::optional<BlobRecord> BlobRecord::Decode(std::string_view value) {
 namespace remote_id {
 std::string FromSha256(std::string_view sha256) { return "L" + std::string(sha256); }
 std::string FromGitSha1(std::string_view sha1) { return "G" + std::string(sha1); }
+std::string FromLocation(std::string_view location_key) {
+  return "U" + Sha256::Digest(location_key.data(), location_key.size());
+}
 std::string Describe(std::string_view id) {
-  return (IsSha256(id) ? "sha256:" : "git-sha1:") + HexEncode(Digest(id));
+  const char* kind = IsSha256(id) ? "sha256:" : IsGitSha1(id) ? "git-sha1:" : "location:";
+  return kind + HexEncode(Digest(id));
 }
 }  // namespace remote_id
 

@@ -58,6 +58,8 @@ struct FileRecord {
   std::string sha256;          // 32 raw bytes; empty for directories and
                                // for remote files whose sha256 is not known
   std::string remote_id;       // empty for local files (see RemoteId)
+  uint64_t remote_offset = 0;  // where its bytes start in the origin's object
+                               // (a member of a BentoCloud tar); 0 otherwise
 
   bool is_remote() const { return !remote_id.empty(); }
 
@@ -65,12 +67,18 @@ struct FileRecord {
   static std::optional<FileRecord> Decode(std::string_view path, std::string_view value);
 };
 
-// Remote ids: 'L' + the 32-byte LFS sha256, or 'G' + the 20-byte git blob sha1.
+// Remote ids: 'L' + the 32-byte LFS sha256, 'G' + the 20-byte git blob sha1,
+// or 'U' + the sha256 of a key naming where the bytes are, for content whose
+// origin promises no digest (a member of a tar BentoML pushed): such content
+// is checked only for its size, and shared with equal content once stored.
 namespace remote_id {
 std::string FromSha256(std::string_view sha256);
 std::string FromGitSha1(std::string_view sha1);
+std::string FromLocation(std::string_view location_key);
 inline bool IsSha256(std::string_view id) { return id.size() == 33 && id[0] == 'L'; }
 inline bool IsGitSha1(std::string_view id) { return id.size() == 21 && id[0] == 'G'; }
+inline bool IsLocation(std::string_view id) { return id.size() == 33 && id[0] == 'U'; }
+inline bool IsValid(std::string_view id) { return IsSha256(id) || IsGitSha1(id) || IsLocation(id); }
 inline std::string_view Digest(std::string_view id) { return id.substr(1); }
 // "sha256:<hex>" / "git-sha1:<hex>", for messages.
 std::string Describe(std::string_view id);

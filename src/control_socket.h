@@ -3,7 +3,7 @@
 //
 // A request carries the command line, the caller's working directory, the
 // caller's values of the environment variables commands read
-// (kForwardedEnvironment: the Hugging Face settings, token included, which
+// (kForwardedEnvironment: the Hugging Face, S3 and BentoCloud settings, secrets included, which
 // travel only over this root-or-owner-only socket and are never stored), and
 // the caller's stdin/stdout/stderr descriptors (SCM_RIGHTS), so the daemon
 // writes output straight to the caller's terminal or pipe. The reply is the
@@ -28,7 +28,10 @@ namespace modelfs {
 // The environment variables a forwarded command sees from its caller.
 inline constexpr const char* kForwardedEnvironment[] = {
     "HF_ENDPOINT",  "HF_TOKEN",       "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HOME",
-    "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "XDG_CACHE_HOME", "HOME"};
+    "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "XDG_CACHE_HOME", "HOME",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+    "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+    "BENTO_CLOUD_API_ENDPOINT", "BENTO_CLOUD_API_KEY"};
 
 struct ControlRequest {
   std::vector<std::string> argv;

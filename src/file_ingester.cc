@@ -49,27 +49,8 @@ IngestedContent FileIngester::Ingest(int fd, const std::string& name, uint64_t e
     });
   }
 
-  buffer_.resize(kReadBlock + chunker_.max_size());
-  auto* base = reinterpret_cast<uint8_t*>(buffer_.data());
-  size_t filled = 0;  // bytes in buffer_ not yet cut into chunks
-  bool eof = false;
-  while (!eof || filled > 0) {
-    const size_t got = eof ? 0 : ReadFull(fd, base + filled, buffer_.size() - filled, name);
-    eof = eof || filled + got < buffer_.size();
-    if (!parallel) inline_sha.Update(base + filled, got);
-    filled += got;
-    content.size += got;
-    size_t pos = 0;
-    while (pos < filled && (eof || filled - pos >= chunker_.max_size())) {
-      const size_t len = chunker_.NextChunkLength(base + pos, filled - pos, eof);
-      const auto hash = cache::ChunkHash::Of(base + pos, len);
-      writer_->Put(hash, base + pos, len);
-      content.chunks.push_back({hash, static_cast<uint32_t>(len)});
-      pos += len;
-    }
-    std::memmove(base, base + pos, filled - pos);
-    filled -= pos;
-  }
+  ChunkAll([&](char* buffer, size_t capacity) { return ReadFull(fd, buffer, capacity, name); },
+           parallel ? nullptr : &inline_sha, &content);
   auto [sha256, hashed] =
       parallel ? hashing.get() : std::make_pair(inline_sha.Finish(), content.size);
   if (hashed != content.size) {
@@ -77,6 +58,44 @@ IngestedContent FileIngester::Ingest(int fd, const std::string& name, uint64_t e
   }
   content.sha256 = std::move(sha256);
   return content;
+}
+
+IngestedContent FileIngester::IngestStream(const ReadFn& read) {
+  IngestedContent content;
+  writer_->BeginFile();
+  Sha256 sha;
+  ChunkAll(read, &sha, &content);
+  content.sha256 = sha.Finish();
+  return content;
+}
+
+void FileIngester::ChunkAll(const ReadFn& read, Sha256* sha, IngestedContent* content) {
+  buffer_.resize(kReadBlock + chunker_.max_size());
+  auto* base = reinterpret_cast<uint8_t*>(buffer_.data());
+  size_t filled = 0;  // bytes in buffer_ not yet cut into chunks
+  bool eof = false;
+  while (!eof || filled > 0) {
+    size_t got = 0;
+    // Fill the buffer (a stream may hand out less than asked for).
+    while (!eof && filled + got < buffer_.size()) {
+      const size_t n = read(reinterpret_cast<char*>(base + filled + got), buffer_.size() - filled - got);
+      if (n == 0) eof = true;
+      got += n;
+    }
+    if (sha) sha->Update(base + filled, got);
+    filled += got;
+    content->size += got;
+    size_t pos = 0;
+    while (pos < filled && (eof || filled - pos >= chunker_.max_size())) {
+      const size_t len = chunker_.NextChunkLength(base + pos, filled - pos, eof);
+      const auto hash = cache::ChunkHash::Of(base + pos, len);
+      writer_->Put(hash, base + pos, len);
+      content->chunks.push_back({hash, static_cast<uint32_t>(len)});
+      pos += len;
+    }
+    std::memmove(base, base + pos, filled - pos);
+    filled -= pos;
+  }
 }
 
 }  // namespace modelfs

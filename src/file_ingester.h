@@ -7,12 +7,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "cache/chunk_writer.h"
 #include "cache/chunker.h"
 #include "src/catalog_records.h"
+#include "util/digest.h"
 
 namespace modelfs {
 
@@ -33,7 +35,15 @@ class FileIngester {
   // error messages only; `expected_size` (from stat) picks the strategy.
   IngestedContent Ingest(int fd, const std::string& name, uint64_t expected_size = 0);
 
+  // Fills up to `capacity` bytes of `buffer`; returns how many, 0 at the end.
+  using ReadFn = std::function<size_t(char* buffer, size_t capacity)>;
+  // Ingests a stream (an archive member) read to its end; hashed inline.
+  IngestedContent IngestStream(const ReadFn& read);
+
  private:
+  // Cuts what `read` yields into stored chunks; hashes it into `sha` if given.
+  void ChunkAll(const ReadFn& read, Sha256* sha, IngestedContent* content);
+
   cache::ChunkWriter* writer_;
   cache::Chunker chunker_;
   std::string buffer_;

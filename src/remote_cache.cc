@@ -71,7 +71,7 @@ std::filesystem::path RemoteCache::StagingPath(const std::string& id) const {
 }
 
 std::shared_ptr<RemoteFile> RemoteCache::Open(const std::string& id, uint64_t size,
-                                              const ModelRecord& model, const std::string& path) {
+                                              const ModelRecord& model, const FileRecord& record) {
   std::lock_guard<std::mutex> lock(mu_);
   std::shared_ptr<Slot>& slot = slots_[id];
   if (!slot) slot = std::make_shared<Slot>(id);
@@ -93,7 +93,7 @@ std::shared_ptr<RemoteFile> RemoteCache::Open(const std::string& id, uint64_t si
     }
   }
   std::weak_ptr<Slot> weak_slot = slot;
-  auto* raw = new RemoteFile(id, staging, size, std::move(present), sources_->Open(model, path, size),
+  auto* raw = new RemoteFile(id, staging, size, std::move(present), sources_->Open(model, record, size),
                              options_, [this, id] { Enqueue(id); });
   std::shared_ptr<Slot> keep = slot;
   std::shared_ptr<RemoteFile> file(raw, [this, keep](RemoteFile* dying) {

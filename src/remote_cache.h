@@ -49,9 +49,9 @@ class RemoteCache {
   RemoteCache(const RemoteCache&) = delete;
   RemoteCache& operator=(const RemoteCache&) = delete;
 
-  // The RemoteFile of content `id` (`size` bytes) that `path` of `model` names.
+  // The RemoteFile of content `id` (`size` bytes) that `file` of `model` names.
   std::shared_ptr<RemoteFile> Open(const std::string& id, uint64_t size, const ModelRecord& model,
-                                   const std::string& path);
+                                   const FileRecord& file);
 
   // Materializes `id` now, on this thread, if it was verified and is still
   // waiting for the background thread. A prefetch calls it to finish.

@@ -29,14 +29,16 @@ RemoteFile::RemoteFile(std::string id, std::filesystem::path staging_path, uint6
       fetcher_(std::move(fetcher)),
       lazy_(std::move(staging_path), size, std::move(present), fetcher_.get(), options),
       on_verified_(std::move(on_verified)) {
-  if (!remote_id::IsSha256(id_) && !remote_id::IsGitSha1(id_)) {
+  if (!remote_id::IsValid(id_)) {
     throw Error(ErrorCode::kInvalidArgument, "not a remote content id");
   }
   ResetDigest();
 }
 
 void RemoteFile::ResetDigest() {
-  if (remote_id::IsSha256(id_)) {
+  if (remote_id::IsLocation(id_)) {
+    digest_.reset();  // no digest promised: the size is all there is to check
+  } else if (remote_id::IsSha256(id_)) {
     digest_ = std::make_unique<Sha256>();
   } else {
     digest_ = std::make_unique<GitBlobSha1>(lazy_.size());
@@ -70,7 +72,7 @@ size_t RemoteFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<ui
 
 void RemoteFile::AdvanceDigest(uint64_t budget) {
   std::unique_lock<std::mutex> lock(digest_mu_, std::try_to_lock);
-  if (!lock.owns_lock() || verified_) return;
+  if (!lock.owns_lock() || verified_ || !digest_) return;
   HashUpTo(std::min(lazy_.PresentPrefix(), hashed_ + budget));
 }
 
@@ -88,6 +90,10 @@ void RemoteFile::HashUpTo(uint64_t limit) {
 }
 
 void RemoteFile::VerifyComplete() {
+  if (!digest_) {
+    verified_ = true;
+    return;
+  }
   HashUpTo(lazy_.size());
   const std::string actual = digest_->Finish();
   const std::string_view expected = remote_id::Digest(id_);

@@ -43,7 +43,8 @@ remote::HfConfig RemoteSources::ConfigFor(const std::string& endpoint) {
 }
 
 std::unique_ptr<remote::RangeFetcher> RemoteSources::Open(const ModelRecord& model,
-                                                          const std::string& path, uint64_t size) {
+                                                          const FileRecord& file, uint64_t size) {
+  const std::string& path = file.path;
   const ModelRecord::Origin& origin = model.origin;
   if (origin.kind != "hf") {
     throw Error(ErrorCode::kUnsupported, "model " + model.name + ":" + model.version +

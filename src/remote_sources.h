@@ -30,9 +30,9 @@ class RemoteSources {
  public:
   explicit RemoteSources(remote::HfConfig environment);
 
-  // The fetcher of `path` (`size` bytes, as listed) of `model`. Throws
+  // The fetcher of `file` (`size` bytes, as listed) of `model`. Throws
   // Error(kUnsupported) for an origin kind it does not know.
-  std::unique_ptr<remote::RangeFetcher> Open(const ModelRecord& model, const std::string& path,
+  std::unique_ptr<remote::RangeFetcher> Open(const ModelRecord& model, const FileRecord& file,
                                              uint64_t size);
 
   // Remembers `config.token` for `config.endpoint` (no-op without a token).

@@ -117,6 +117,21 @@ std::unique_ptr<Store> Store::Open(const fs::path& home, Access access) {
   return store;
 }
 
+ModelRecord Store::NewModelRecord(const ModelInfo& info, uint64_t size, uint64_t file_count,
+                                  std::string source) {
+  ModelRecord model;
+  model.name = info.name();
+  model.version = info.version();
+  model.module = info.module();
+  model.yaml = info.ToYaml();
+  model.creation_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(info.creation_time().time_since_epoch()).count();
+  model.size = size;
+  model.file_count = file_count;
+  model.source = std::move(source);
+  return model;
+}
+
 void Store::RequireWritable(const char* operation) const {
   if (access_ != Access::kWrite) {
     throw Error(ErrorCode::kIOError, std::string("the store is open read-only; cannot ") + operation);
@@ -163,16 +178,8 @@ SaveResult Store::SaveDirectory(const SaveRequest& request) {
     files.push_back(std::move(file));
   }
 
-  ModelRecord model;
-  model.name = tag.name;
-  model.version = tag.version;
-  model.module = info.module();
-  model.yaml = info.ToYaml();
-  model.creation_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(info.creation_time().time_since_epoch()).count();
-  model.size = total;
-  model.file_count = tree.file_count;
-  model.source = "local:" + fs::absolute(request.dir).string();
+  ModelRecord model =
+      NewModelRecord(info, total, tree.file_count, "local:" + fs::absolute(request.dir).string());
 
   cache::Index::Batch batch;
   writer->Prepare(&batch);
@@ -218,7 +225,7 @@ std::unique_ptr<FileReader> Store::OpenFile(const ModelRecord& model, const std:
                                              " has not been fetched yet, and the store is open "
                                              "read-only here");
       }
-      auto remote_file = remote_cache_->Open(file->remote_id, remote->size, model, path);
+      auto remote_file = remote_cache_->Open(file->remote_id, remote->size, model, *file);
       return std::make_unique<RemoteFileReader>(std::move(remote_file));
     }
     sha256 = remote->sha256;

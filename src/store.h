@@ -37,6 +37,9 @@
 #include "src/catalog.h"
 #include "src/chunk_pins.h"
 #include "src/file_reader.h"
+#include "remote/archive_reader.h"
+#include "remote/archive_writer.h"
+#include "src/model_info.h"
 #include "src/remote_cache.h"
 #include "src/remote_sources.h"
 #include "src/catalog_records.h"
@@ -52,6 +55,20 @@ struct SaveRequest {
   std::vector<std::pair<std::string, std::string>> labels;
   std::vector<std::pair<std::string, std::string>> metadata;  // values are YAML scalars
 };
+
+struct ImportOptions {
+  bool skip_existing = false;   // a tag already stored is skipped, not an error
+  std::string source;           // shown as user.modelfs.source: "import:<where>"
+};
+
+struct ImportResult {
+  ModelRecord model;
+  bool skipped = false;         // the tag existed and skip_existing was set
+  uint64_t new_bytes = 0;       // pack bytes the import added
+};
+
+// Bytes done and in all, for progress bars.
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
 struct SaveResult {
   ModelRecord model;
@@ -140,6 +157,20 @@ class Store {
 
   SaveResult SaveDirectory(const SaveRequest& request);
 
+  // Imports the model an archive (or folder) holds, tagged by its
+  // model.yaml. A tag already stored is kAlreadyExists unless
+  // options.skip_existing. Everything the archive holds is checked first
+  // (see ArchiveImporter); a refused or broken archive changes nothing.
+  ImportResult Import(remote::ArchiveReader* reader, const ImportOptions& options);
+  // Writes `model` as ./model.yaml and its files, verified, to `writer`,
+  // then Finish()es it. Remote files not fetched yet are fetched.
+  // `embed_digests`: each file's sha256 goes with it (for a lazy pull).
+  void Export(const ModelRecord& model, remote::EntryWriter* writer, const ProgressFn& progress,
+              bool embed_digests = false) const;
+  // The exact size Export() would write in `format` (kTar only: the size of
+  // an uncompressed tar follows from the files' sizes), without reading.
+  uint64_t ExportedSize(const ModelRecord& model, ArchiveFormat format, bool embed_digests) const;
+
   std::vector<ModelRecord> List(std::string_view name = {}) const;
   ModelRecord Get(const Tag& tag) const;
   std::vector<FileRecord> Files(const ModelRecord& model) const;
@@ -195,6 +226,18 @@ class Store {
   Store(std::filesystem::path home, FileLock lock, std::unique_ptr<cache::Index> index,
         Access access);
   void RequireWritable(const char* operation) const;
+  // The record of a new model described by `info`.
+  static ModelRecord NewModelRecord(const ModelInfo& info, uint64_t size, uint64_t file_count,
+                                    std::string source);
+  using ByteFn = std::function<void(const char*, size_t)>;
+  // Writes the bytes of `file` through the given function.
+  using MemberContent = std::function<void(const FileRecord& file, const ByteFn& write)>;
+  // Export's walk: the root, model.yaml, then directories and files in path
+  // order, their bytes from `content`; then Finish().
+  void WriteMembers(const ModelRecord& model, remote::EntryWriter* writer, bool embed_digests,
+                    const MemberContent& content) const;
+  // Bytes free on the file system holding the packs.
+  uint64_t FreeBytes() const;
   void MaybeCollectGarbage();
   // Files of `models` whose content is missing or has a chunk in `bad_chunks`.
   // Ingests the verified staging file of remote content `id` (the RemoteCache's materializer).

@@ -97,15 +97,9 @@ RegisterResult Store::RegisterRemote(const RegisterRequest& request) {
   ModelInfo info = ModelInfo::Create(tag, "", now);
   for (const auto& [k, v] : request.metadata) info.SetMetadata(k, v);
 
-  ModelRecord model;
-  model.name = tag.name;
-  model.version = tag.version;
-  model.yaml = info.ToYaml();
-  model.creation_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(info.creation_time().time_since_epoch()).count();
-  for (const auto& f : request.files) model.size += f.size;
-  model.file_count = request.files.size();
-  model.source = request.source;
+  uint64_t size = 0;
+  for (const auto& f : request.files) size += f.size;
+  ModelRecord model = NewModelRecord(info, size, request.files.size(), request.source);
   model.origin = request.origin;
 
   cache::Index::Batch batch;

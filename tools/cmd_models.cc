@@ -200,6 +200,7 @@ void RegisterModelsCommands(CLI::App& app, CommandContext& ctx) {
   AddFiles(*models, ctx);
   AddCat(*models, ctx);
   AddPull(*models, ctx);
+  AddExportImport(*models, ctx);
 }
 
 }  // namespace modelfs::tools

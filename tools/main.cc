@@ -3,6 +3,7 @@
 // Besides its own command lines it accepts the form mount(8) uses for
 // `mount -t fuse.modelfs STORE MOUNTPOINT -o OPTIONS` (via mount.fuse3):
 //   modelfs STORE MOUNTPOINT [-o OPTIONS]  ==  modelfs --home STORE mount MOUNTPOINT [-o OPTIONS]
+#include <clocale>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -26,6 +27,9 @@ std::vector<std::string> FromMountHelper(std::vector<std::string> args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Archive member names are UTF-8 whatever the caller's locale; libarchive
+  // converts names through the C library's character type.
+  if (!std::setlocale(LC_CTYPE, "C.UTF-8")) std::setlocale(LC_CTYPE, "");
   std::vector<std::string> args = FromMountHelper(std::vector<std::string>(argv, argv + argc));
   modelfs::tools::CommandContext ctx(args, std::cout, std::cerr);
   return modelfs::tools::RunCommandLine(ctx, args);

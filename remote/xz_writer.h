@@ -1,0 +1,74 @@
+// remote/xz_writer.h — a fast, multi-threaded .xz stream encoder, for
+// writing .bentomodel exports (xz-compressed tars) at disk speed.
+//
+// The output is one standard .xz stream (CRC64 checks, LZMA2 blocks, index,
+// footer) that xz, Python's lzma/tarfile and libarchive read. The input is cut
+// into blocks of a fixed uncompressed size. Each block is judged from a small
+// sample: blocks that look incompressible (model weights, already-compressed
+// data) are stored as uncompressed LZMA2 chunks at memcpy+CRC speed; the rest
+// (JSON, text, zero runs) are LZMA2-compressed at Options::preset. Blocks are
+// encoded on worker threads, at most 2 × threads of them in flight, and handed
+// to the sink strictly in order, from the thread calling Write or Finish.
+//
+// The output is a pure function of the input bytes and the options other than
+// `threads`: how the input is split across Write calls does not matter.
+//
+// Any exception — from liblzma (Error kIOError) or from the sink — propagates
+// out of Write or Finish; the writer is then broken and further calls throw.
+// Not thread-safe: one thread calls Write and Finish.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace modelfs::remote {
+
+// Receives the encoded bytes in order. May throw; the exception propagates
+// out of XzWriter::Write / XzWriter::Finish.
+using ByteSink = std::function<void(const char* data, size_t size)>;
+
+class XzWriter {
+ public:
+  struct Options {
+    // Uncompressed bytes per .xz block; also the unit of parallel work.
+    size_t block_size = size_t{4} << 20;
+    // Encoding threads; 0 = one per hardware thread.
+    unsigned threads = 0;
+    // LZMA2 preset (0–9, optionally | LZMA_PRESET_EXTREME) for compressible blocks.
+    uint32_t preset = 1;
+    // A block is compressed only when a sample of it shrinks to at most this
+    // fraction of its size; above it the few percent LZMA could save on model
+    // weights are not worth a 50–100× slower export. 1.0 compresses every
+    // block whose sample shrinks at all.
+    double max_compressed_ratio = 0.5;
+  };
+
+  // Starts the worker threads; writes nothing yet. Throws Error
+  // kInvalidArgument for a zero block size or a preset liblzma rejects.
+  explicit XzWriter(ByteSink sink);
+  XzWriter(ByteSink sink, Options options);
+  // Stops and joins the workers. Without a successful Finish the output is an
+  // incomplete .xz stream (no index, no footer).
+  ~XzWriter();
+
+  XzWriter(const XzWriter&) = delete;
+  XzWriter& operator=(const XzWriter&) = delete;
+
+  // Appends `size` bytes. May block while the in-flight blocks are all busy;
+  // emits finished blocks to the sink.
+  void Write(const char* data, size_t size);
+  // Encodes the last partial block, then emits every remaining block, the
+  // index and the stream footer. Call exactly once; no Write after it.
+  void Finish();
+
+  uint64_t bytes_in() const;   // uncompressed bytes accepted by Write
+  uint64_t bytes_out() const;  // encoded bytes the sink has accepted
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace modelfs::remote
