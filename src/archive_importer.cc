@@ -26,17 +26,18 @@ std::string JoinPath(const std::vector<std::string>& parts) {
   return out;
 }
 
-std::string Parent(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "" : path.substr(0, slash);
-}
 
 [[noreturn]] void Refuse(const std::string& archive, const std::string& what) {
   throw Error(ErrorCode::kInvalidArgument, archive + ": " + what + "; nothing was imported");
 }
 
-// A link's target resolved against the directory holding the link; empty
-// optional when it leaves the model.
+}  // namespace
+
+std::string ParentPath(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
+}
+
 std::optional<std::string> ResolveLinkTarget(const std::string& link_dir, const std::string& target) {
   if (target.empty() || target.front() == '/') return std::nullopt;
   std::vector<std::string> parts = link_dir.empty() ? std::vector<std::string>{} : SplitPath(link_dir);
@@ -51,8 +52,6 @@ std::optional<std::string> ResolveLinkTarget(const std::string& link_dir, const 
   }
   return JoinPath(parts);
 }
-
-}  // namespace
 
 std::string NormalizeMemberPath(const std::string& raw, const std::string& archive) {
   if (!raw.empty() && raw.front() == '/') Refuse(archive, "member '" + raw + "' has an absolute path");
@@ -80,7 +79,7 @@ ImportedTree ArchiveImporter::Import(remote::ArchiveReader* reader) {
   uint64_t read_bytes = 0;
 
   auto add_parents = [&](const std::string& path) {
-    for (std::string dir = Parent(path); !dir.empty(); dir = Parent(dir)) {
+    for (std::string dir = ParentPath(path); !dir.empty(); dir = ParentPath(dir)) {
       auto it = records.find(dir);
       if (it != records.end()) {
         if (it->second.type != FileType::kDirectory) {
@@ -172,7 +171,7 @@ ImportedTree ArchiveImporter::Import(remote::ArchiveReader* reader) {
         break;
       }
       case Type::kSymlink: {
-        auto target = ResolveLinkTarget(Parent(path), entry.link_target);
+        auto target = ResolveLinkTarget(ParentPath(path), entry.link_target);
         if (!target || target->empty()) {
           Refuse(archive, "symbolic link '" + path + "' points outside the model ('" + entry.link_target + "')");
         }

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,12 @@ class ArchiveImporter {
   ImportLimits limits_;
   ModelYamlCheck on_model_yaml_;
 };
+
+// Where a link at `link_dir` (a member's directory) to `target` leads, as a
+// path relative to the model root; nullopt when it leaves the model.
+std::optional<std::string> ResolveLinkTarget(const std::string& link_dir, const std::string& target);
+// The directory part of a member path ("" at the root).
+std::string ParentPath(const std::string& path);
 
 // The member path relative to the model root ("" for the root itself), or
 // Error(kInvalidArgument) for an absolute path or one with a ".." part.

@@ -11,6 +11,7 @@
 // saying so. Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "remote/bentocloud_client.h"
 #include "remote/hf_hub.h"
 #include "remote/http_client.h"
 #include "remote/range_fetcher.h"
@@ -28,7 +30,7 @@ namespace modelfs {
 
 class RemoteSources {
  public:
-  explicit RemoteSources(remote::HfConfig environment);
+  RemoteSources(remote::HfConfig environment, remote::BentoCloudConfig cloud_environment);
 
   // The fetcher of `file` (`size` bytes, as listed) of `model`. Throws
   // Error(kUnsupported) for an origin kind it does not know.
@@ -37,6 +39,16 @@ class RemoteSources {
 
   // Remembers `config.token` for `config.endpoint` (no-op without a token).
   void RememberToken(const remote::HfConfig& config);
+  // Remembers a BentoCloud API key for its endpoint (a pull's own key).
+  void RememberCloudKey(const remote::BentoCloudConfig& config);
+  // The BentoCloud settings for `endpoint`: the remembered key, else the
+  // environment's when the endpoint is the environment's.
+  remote::BentoCloudConfig CloudConfigFor(const std::string& endpoint);
+
+  // The payload of a BentoCloud model version, read through a presigned
+  // URL asked for when first needed and again after kPresignLifetime or
+  // when `renew` (the URL stopped working).
+  std::shared_ptr<remote::RangeFetcher> CloudPayload(const ModelRecord& model, bool renew);
 
   remote::HttpClient* client() { return &client_; }
   const remote::RetryPolicy* retry() const { return &retry_; }
@@ -46,9 +58,17 @@ class RemoteSources {
 
   remote::HttpClient client_;
   remote::RetryPolicy retry_;
+  struct Presigned {
+    std::shared_ptr<remote::RangeFetcher> fetcher;
+    std::chrono::steady_clock::time_point made;
+  };
+
   const remote::HfConfig environment_;
+  const remote::BentoCloudConfig cloud_environment_;
   std::mutex mu_;
-  std::map<std::string, std::string> tokens_;  // endpoint -> token, guarded by mu_
+  std::map<std::string, std::string> tokens_;      // endpoint -> token, guarded by mu_
+  std::map<std::string, std::string> cloud_keys_;  // endpoint -> API key, guarded by mu_
+  std::map<std::string, Presigned> payloads_;      // by endpoint, repo, version; guarded by mu_
 };
 
 }  // namespace modelfs

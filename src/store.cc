@@ -65,7 +65,12 @@ Store::Store(fs::path home, FileLock lock, std::unique_ptr<cache::Index> index, 
       catalog_(index_.get()),
       access_(access) {
   if (access_ == Access::kWrite) {
-    sources_ = std::make_unique<RemoteSources>(remote::HfConfigFromEnvironment(std::nullopt));
+    sources_ = std::make_unique<RemoteSources>(
+        remote::HfConfigFromEnvironment(std::nullopt),
+        remote::BentoCloudConfigFromEnvironment([](const char* name) -> std::optional<std::string> {
+          const char* value = std::getenv(name);
+          return value ? std::optional<std::string>(value) : std::nullopt;
+        }));
     remote_cache_ = std::make_unique<RemoteCache>(
         home_ / "staging", index_.get(), sources_.get(),
         [this](const std::string& id, const fs::path& staging) { MaterializeStaged(id, staging); },

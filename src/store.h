@@ -81,6 +81,9 @@ struct RemoteFileEntry {
   uint64_t size = 0;
   std::string sha256;    // 32 raw bytes (LFS files), else empty
   std::string git_sha1;  // 20 raw bytes
+  // With neither digest: what names the bytes' location (see remote_id::FromLocation).
+  std::string location_key;
+  uint64_t offset = 0;   // where the bytes start in the origin's object
 };
 
 struct RegisterRequest {
@@ -88,6 +91,7 @@ struct RegisterRequest {
   ModelRecord::Origin origin;
   std::string source;            // shown as user.modelfs.source
   std::vector<std::pair<std::string, std::string>> metadata;  // values are YAML scalars
+  std::string model_yaml;        // the origin's own model.yaml, when it has one
   std::vector<RemoteFileEntry> files;
 };
 

@@ -50,7 +50,10 @@ std::vector<FileRecord> RemoteFileRecords(const std::vector<RemoteFileEntry>& en
     file.path = e.path;
     file.size = e.size;
     file.sha256 = e.sha256;
-    file.remote_id = e.sha256.empty() ? remote_id::FromGitSha1(e.git_sha1) : remote_id::FromSha256(e.sha256);
+    file.remote_id = !e.sha256.empty()   ? remote_id::FromSha256(e.sha256)
+                     : !e.git_sha1.empty() ? remote_id::FromGitSha1(e.git_sha1)
+                                           : remote_id::FromLocation(e.location_key);
+    file.remote_offset = e.offset;
     files.push_back(std::move(file));
   }
   for (const auto& dir : dirs) {
@@ -95,6 +98,10 @@ RegisterResult Store::RegisterRemote(const RegisterRequest& request) {
 
   const auto now = std::chrono::system_clock::now();
   ModelInfo info = ModelInfo::Create(tag, "", now);
+  if (!request.model_yaml.empty()) {
+    info = ModelInfo::Parse(request.model_yaml);
+    info.set_tag(tag);
+  }
   for (const auto& [k, v] : request.metadata) info.SetMetadata(k, v);
 
   uint64_t size = 0;

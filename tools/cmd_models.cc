@@ -201,6 +201,7 @@ void RegisterModelsCommands(CLI::App& app, CommandContext& ctx) {
   AddCat(*models, ctx);
   AddPull(*models, ctx);
   AddExportImport(*models, ctx);
+  AddPush(*models, ctx);
 }
 
 }  // namespace modelfs::tools

@@ -1,7 +1,9 @@
-// tools/cmd_pull.cc — `modelfs models pull hf://org/name[@revision]`: register
-// a Hugging Face model without fetching it (or, with --prefetch, fetch it all).
+// tools/cmd_pull.cc — `modelfs models pull hf://org/name[@revision]` or
+// `modelfs models pull NAME[:VERSION]` (BentoCloud): register a model
+// without fetching it (or, with --prefetch, fetch it all).
 #include <CLI/CLI.hpp>
 
+#include "src/bentocloud_pull.h"
 #include "src/hf_pull.h"
 #include "tools/commands.h"
 #include "tools/output.h"
@@ -11,18 +13,60 @@
 namespace modelfs::tools {
 namespace {
 
+void PrintRegistered(CommandContext& ctx, const ModelRecord& model, uint64_t present_bytes) {
+  ctx.out() << QuotedTag(model) << " registered (" << model.file_count
+            << (model.file_count == 1 ? " file, " : " files, ") << HumanSize(model.size) << ", "
+            << HumanSize(present_bytes) << " fetched)." << std::endl;
+}
+
+void PrefetchAll(CommandContext& ctx, Store* store, const ModelRecord& model) {
+  {
+    ProgressBar bar(ctx.err(), ctx.err_is_terminal(), "Fetching " + model.name);
+    store->Prefetch(model, [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });
+  }
+  ctx.out() << QuotedTag(model) << " fetched (" << HumanSize(model.size) << ")." << std::endl;
+}
+
+// `models pull NAME[:VERSION]` from BentoCloud.
+void PullFromCloud(CommandContext& ctx, const std::string& source, bool prefetch) {
+  const Tag tag = ctx.ParseTagArgument(source);
+  const auto config = remote::BentoCloudConfigFromEnvironment([&ctx](const char* v) { return ctx.Getenv(v); });
+  auto store = ctx.OpenStore(Store::Access::kWrite);
+  RemoteSources* sources = store->remote_sources();
+  remote::BentoCloudClient cloud(config, sources->client(), sources->retry());
+  sources->RememberCloudKey(config);
+  CloudPullResult result;
+  {
+    ProgressBar bar(ctx.err(), ctx.err_is_terminal(), "Downloading " + tag.name);
+    result = PullFromBentoCloud(store.get(), &cloud, sources->client(), sources->retry(), tag,
+                                [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });
+  }
+  const ModelRecord& model = result.model;
+  if (result.already_registered) {
+    ctx.out() << QuotedTag(model) << " is already in the store; nothing to do." << std::endl;
+  } else if (result.downloaded) {
+    ctx.out() << QuotedTag(model) << " downloaded (" << HumanSize(model.size) << ")." << std::endl;
+  } else {
+    PrintRegistered(ctx, model, result.present_bytes);
+  }
+  if (prefetch && !result.downloaded) PrefetchAll(ctx, store.get(), model);
+}
+
 }  // namespace
 
 void AddPull(CLI::App& models, CommandContext& ctx) {
   auto* cmd = models.add_subcommand(
-      "pull", "Register a model from the Hugging Face Hub; its files are fetched when first read");
+      "pull", "Register a model from the Hugging Face Hub (hf://org/name) or BentoCloud (NAME[:VERSION]); "
+              "its files are fetched when first read");
   auto source = std::make_shared<std::string>();
   auto name = std::make_shared<std::string>();
   auto include = std::make_shared<std::vector<std::string>>();
   auto exclude = std::make_shared<std::vector<std::string>>();
   auto token = std::make_shared<std::string>();
   auto prefetch = std::make_shared<bool>(false);
-  cmd->add_option("source", *source, "hf://org/name[@revision] (revision: branch, tag or commit; default main)")
+  cmd->add_option("source", *source,
+                  "hf://org/name[@revision] (revision: branch, tag or commit; default main), or a BentoCloud "
+                  "model NAME[:VERSION] (BENTO_CLOUD_API_ENDPOINT, BENTO_CLOUD_API_KEY)")
       ->required();
   cmd->add_option("--name", *name, "the model name (default: the repo id lower-cased, '/' -> '--')");
   cmd->add_option("--include", *include, "only files matching this glob, e.g. '*.safetensors' (repeatable)");
@@ -31,8 +75,17 @@ void AddPull(CLI::App& models, CommandContext& ctx) {
   cmd->add_flag("--prefetch", *prefetch, "fetch every file now, with a progress bar");
   cmd->callback([=, &ctx] {
     if (!source->starts_with("hf://")) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "\"" + *source + "\" is not a source modelfs can pull from: expected hf://org/name[@revision]");
+      if (source->find("://") != std::string::npos) {
+        throw Error(ErrorCode::kInvalidArgument, "\"" + *source +
+                                                     "\" is not a source modelfs can pull from: expected "
+                                                     "hf://org/name[@revision] or a BentoCloud NAME[:VERSION]");
+      }
+      if (!name->empty() || !include->empty() || !exclude->empty() || !token->empty()) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    "--name, --include, --exclude and --token apply to hf:// pulls only");
+      }
+      PullFromCloud(ctx, *source, *prefetch);
+      return;
     }
     HfPullOptions options;
     options.url = *source;
@@ -54,17 +107,9 @@ void AddPull(CLI::App& models, CommandContext& ctx) {
       ctx.out() << QuotedTag(model) << " is already registered at commit " << model.origin.commit
                 << "; nothing to do." << std::endl;
     } else {
-      ctx.out() << QuotedTag(model) << " registered (" << model.file_count
-                << (model.file_count == 1 ? " file, " : " files, ") << HumanSize(model.size) << ", "
-                << HumanSize(result.present_bytes) << " fetched)." << std::endl;
+      PrintRegistered(ctx, model, result.present_bytes);
     }
-    if (*prefetch) {
-      {
-        ProgressBar bar(ctx.err(), ctx.err_is_terminal(), "Fetching " + model.name);
-        store->Prefetch(model, [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });
-      }
-      ctx.out() << QuotedTag(model) << " fetched (" << HumanSize(model.size) << ")." << std::endl;
-    }
+    if (*prefetch) PrefetchAll(ctx, store.get(), model);
   });
 }
 

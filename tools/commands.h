@@ -12,6 +12,8 @@ void RegisterModelsCommands(CLI::App& app, CommandContext& ctx);
 void AddPull(CLI::App& models, CommandContext& ctx);
 // `models export` and `models import` (cmd_archive.cc).
 void AddExportImport(CLI::App& models, CommandContext& ctx);
+// `models push` (cmd_push.cc).
+void AddPush(CLI::App& models, CommandContext& ctx);
 void RegisterCacheCommands(CLI::App& app, CommandContext& ctx);
 void RegisterVerifyCommand(CLI::App& app, CommandContext& ctx);
 void RegisterMountCommands(CLI::App& app, CommandContext& ctx);
