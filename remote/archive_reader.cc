@@ -157,7 +157,10 @@ class StreamReader : public ArchiveReader {
   bool Next(ArchiveEntry* out) override {
     archive_entry* e = nullptr;
     const int rc = archive_read_next_header(archive_.get(), &e);
-    if (rc == ARCHIVE_EOF) return false;
+    if (rc == ARCHIVE_EOF) {
+      DrainGzip();
+      return false;
+    }
     if (rc < ARCHIVE_WARN) Fail(first_ ? "is not an archive modelfs can read (tar, tar.gz, tar.xz, tar.zst, zip)"
                                        : "is damaged or truncated");
     first_ = false;
@@ -180,6 +183,20 @@ class StreamReader : public ArchiveReader {
   std::string Describe() const override { return source_->Describe(); }
 
  private:
+  // libarchive stops at the tar's end marker; the gzip trailer after it
+  // (CRC-32, length) is read here so that a damaged one is noticed.
+  void DrainGzip() {
+    if (!gunzip_) return;
+    try {
+      std::vector<char> scratch(kReadBlock);
+      while (gunzip_->Read([this](char* in, size_t cap) { return ReadRaw(in, cap); }, scratch.data(),
+                           scratch.size()) > 0) {
+      }
+    } catch (const Error& e) {
+      throw Error(ErrorCode::kCorruption, source_->Describe() + " is damaged or truncated (" + e.what() + ")");
+    }
+  }
+
   // The bytes libarchive sees: the source's, inflated when gzip.
   size_t Fill(char* out, size_t capacity) {
     if (pending_ > 0) {  // the sniffed start of a non-seekable source

@@ -1,5 +1,6 @@
 #include "tools/archive_location.h"
 
+#include "remote/s3_client.h"
 #include "util/error.h"
 #include "util/file_stream.h"
 
@@ -37,6 +38,15 @@ std::string DefaultFileName(const ModelRecord& model, ArchiveFormat format) {
   return model.name + "-" + model.version + std::string(ArchiveExtension(format));
 }
 
+std::unique_ptr<remote::S3Client> S3For(const CommandContext& ctx, const std::string& endpoint_flag,
+                                        RemoteSources* sources) {
+  if (!sources) throw Error(ErrorCode::kIOError, "S3 needs a writable store");
+  auto config = remote::S3ConfigFromEnvironment(
+      endpoint_flag.empty() ? std::nullopt : std::optional<std::string>(endpoint_flag),
+      [&ctx](const char* name) { return ctx.Getenv(name); });
+  return std::make_unique<remote::S3Client>(std::move(config), sources->client(), sources->retry());
+}
+
 }  // namespace
 
 ExportTarget::ExportTarget(const CommandContext& ctx, std::string dest, std::optional<ArchiveFormat> format,
@@ -54,9 +64,20 @@ ExportTarget::ExportTarget(const CommandContext& ctx, std::string dest, std::opt
   }
 }
 
-std::unique_ptr<remote::EntryWriter> ExportTarget::Open(const ModelRecord& model) {
+std::unique_ptr<remote::EntryWriter> ExportTarget::Open(const ModelRecord& model, RemoteSources* sources) {
   if (IsS3(dest_)) {
-    throw Error(ErrorCode::kUnsupported, "S3 is not available yet");
+    remote::S3Location object = remote::ParseS3Url(dest_);
+    if (object.is_prefix()) {
+      object.key += DefaultFileName(model, format_);
+    } else if (!ArchiveFormatFromPath(object.key)) {
+      object.key += std::string(ArchiveExtension(format_));
+    }
+    s3_ = S3For(ctx_, s3_endpoint_, sources);
+    if (!force_ && s3_->Head(object)) {
+      throw Error(ErrorCode::kAlreadyExists, object.ToString() + " already exists; use --force to replace it");
+    }
+    resolved_ = object.ToString();
+    return remote::NewArchiveWriter(format_, s3_->OpenWrite(object));
   }
   fs::path path = ctx_.Absolute(dest_);
   std::error_code ec;
@@ -96,13 +117,21 @@ ImportSource::ImportSource(const CommandContext& ctx, std::string source, std::s
 
 ImportSource::~ImportSource() = default;
 
-std::unique_ptr<remote::ArchiveReader> ImportSource::Open(ProgressFn progress) {
+std::unique_ptr<remote::ArchiveReader> ImportSource::Open(ProgressFn progress, RemoteSources* sources) {
+  std::unique_ptr<ByteSource> raw;
   if (IsS3(source_)) {
-    throw Error(ErrorCode::kUnsupported, "S3 is not available yet");
+    const remote::S3Location object = remote::ParseS3Url(source_);
+    if (object.is_prefix()) {
+      throw Error(ErrorCode::kInvalidArgument, source_ + " names a prefix; name the archive object itself");
+    }
+    s3_ = S3For(ctx_, s3_endpoint_, sources);
+    raw = s3_->OpenRead(object);
+  } else {
+    std::error_code ec;
+    if (fs::is_directory(source_, ec)) return remote::ArchiveReader::FromDirectory(source_);
+    raw = std::make_unique<FileSource>(source_);
   }
-  std::error_code ec;
-  if (fs::is_directory(source_, ec)) return remote::ArchiveReader::FromDirectory(source_);
-  stream_ = std::make_unique<CountingSource>(std::make_unique<FileSource>(source_), std::move(progress));
+  stream_ = std::make_unique<CountingSource>(std::move(raw), std::move(progress));
   return remote::ArchiveReader::FromSource(stream_.get());
 }
 

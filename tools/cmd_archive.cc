@@ -39,7 +39,7 @@ void AddExport(CLI::App& models, CommandContext& ctx) {
     ExportTarget target(ctx, dest->empty() ? std::string(".") : *dest, chosen, *s3_endpoint, *force);
     auto store = ctx.OpenStore(Store::Access::kWrite);
     const ModelRecord model = store->Get(wanted);
-    auto writer = target.Open(model);
+    auto writer = target.Open(model, store->remote_sources());
     {
       ProgressBar bar(ctx.err(), ctx.err_is_terminal(), "Exporting " + model.name);
       store->Export(model, writer.get(), [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });
@@ -63,7 +63,8 @@ void AddImport(CLI::App& models, CommandContext& ctx) {
     ImportResult result;
     {
       ProgressBar bar(ctx.err(), ctx.err_is_terminal(), "Importing");
-      auto reader = from.Open([&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });
+      auto reader = from.Open([&bar](uint64_t done, uint64_t total) { bar.Update(done, total); },
+                              store->remote_sources());
       result = store->Import(reader.get(), {*skip_existing, "import:" + from.Describe()});
     }
     if (result.skipped) {
