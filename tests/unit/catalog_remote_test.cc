@@ -175,7 +175,11 @@ TEST_CASE("FileRecord with a remote id encodes and decodes", "[catalog_remote]")
   }
   SECTION("garbage after the sha256 is refused") {
     FileRecord f = Lfs("w.bin", Sha("w"), 100);
+    f.remote_offset = 1536;  // a member of a remote tar
     std::string value = f.Encode();
+    auto decoded = FileRecord::Decode("w.bin", value);
+    REQUIRE(decoded);
+    CHECK(decoded->remote_offset == 1536);
     CHECK_FALSE(FileRecord::Decode("w.bin", value + "x"));               // trailing byte
     CHECK_FALSE(FileRecord::Decode("w.bin", value.substr(0, value.size() - 1)));  // truncated id
 
