@@ -1,6 +1,7 @@
 #include "src/bentocloud_push.h"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 
 #include "remote/archive_writer.h"
@@ -36,7 +37,7 @@ class Payload {
   Payload(const Store& store, const ModelRecord& model, uint64_t size, const ProgressFn& progress)
       : store_(store), model_(model), size_(size), progress_(progress) {}
 
-  // A fresh stream of the whole tar, skipping its first `offset` bytes.
+  // A fresh stream of the whole tar.
   std::shared_ptr<ProducerSource> Open() const {
     return std::make_shared<ProducerSource>(
         [this](ByteSink* sink) {
@@ -74,6 +75,20 @@ class Payload {
   ProgressFn progress_;
 };
 
+// A body reading `data` without copying it (a part is 100 MiB).
+remote::RequestBody PartBody(const std::shared_ptr<const std::string>& data) {
+  remote::RequestBody body;
+  body.size = data->size();
+  auto offset = std::make_shared<size_t>(0);
+  body.read = [data, offset](char* buffer, size_t capacity) {
+    const size_t n = std::min(capacity, data->size() - *offset);
+    std::memcpy(buffer, data->data() + *offset, n);
+    *offset += n;
+    return n;
+  };
+  return body;
+}
+
 // Reads exactly `n` bytes (the stream's size is known, so fewer is a bug).
 std::string ReadExactly(ByteSource* source, uint64_t n) {
   std::string out(static_cast<size_t>(n), '\0');
@@ -96,7 +111,7 @@ void UploadMultipart(remote::BentoCloudClient* cloud, const ModelRecord& model, 
       const auto data = std::make_shared<const std::string>(ReadExactly(stream.get(), length));
       const std::string url =
           cloud->PresignMultipartUploadUrl(model.name, model.version, started.upload_id, static_cast<int>(n));
-      const std::string etag = cloud->PutPresigned(url, [data] { return remote::RequestBody::FromString(*data); });
+      const std::string etag = cloud->PutPresigned(url, [data] { return PartBody(data); });
       parts.push_back({static_cast<int>(n), etag});
     }
   } catch (...) {
