@@ -259,8 +259,7 @@ class FolderWriter : public EntryWriter {
   }
 
   void EndFile() override {
-    if (::fdatasync(fd_.get()) != 0) ThrowErrno("cannot write " + (dir_ / file_path_).string());
-    fd_ = UniqueFd();
+    if (::close(fd_.Release()) != 0) ThrowErrno("cannot write " + (dir_ / file_path_).string());
   }
 
   void Finish() override {

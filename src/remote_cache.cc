@@ -58,7 +58,7 @@ RemoteCache::~RemoteCache() {
   }
   wake_.notify_all();
   worker_.join();
-  CheckpointAll();
+  CheckpointAll(/*durable=*/true);
   std::vector<std::shared_ptr<RemoteFile>> pending;  // released after the lock
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [id, slot] : slots_) {
@@ -98,7 +98,7 @@ std::shared_ptr<RemoteFile> RemoteCache::Open(const std::string& id, uint64_t si
   std::shared_ptr<Slot> keep = slot;
   std::shared_ptr<RemoteFile> file(raw, [this, keep](RemoteFile* dying) {
     dying->lazy().WaitForReadahead();  // so the checkpoint records what it fetched
-    Checkpoint(keep.get(), dying);
+    Checkpoint(keep.get(), dying, /*durable=*/true);
     delete dying;
     std::lock_guard<std::mutex> lock(mu_);
     auto it = slots_.find(keep->id);
@@ -114,13 +114,13 @@ std::shared_ptr<RemoteFile> RemoteCache::Open(const std::string& id, uint64_t si
   return file;
 }
 
-void RemoteCache::Checkpoint(Slot* slot, RemoteFile* file) {
+void RemoteCache::Checkpoint(Slot* slot, RemoteFile* file, bool durable) {
   std::lock_guard<std::mutex> slot_lock(slot->mu);
   if (slot->retired) return;
   SegmentMap snapshot = file->lazy().Snapshot();  // before the sync it relies on
-  if (snapshot.count() == slot->checkpointed_segments) return;
+  if (snapshot.count() == slot->checkpointed_segments && !durable) return;
   try {
-    file->lazy().Sync();
+    if (durable) file->lazy().Sync();
     cache::Index::Batch batch;
     batch.Put(cache::Column::kFetch, slot->id, FetchState{slot->access_ns, snapshot.Encode()}.Encode());
     index_->Write(batch, /*sync=*/false);
@@ -130,7 +130,7 @@ void RemoteCache::Checkpoint(Slot* slot, RemoteFile* file) {
   }
 }
 
-void RemoteCache::CheckpointAll() {
+void RemoteCache::CheckpointAll(bool durable) {
   std::vector<std::pair<std::shared_ptr<Slot>, std::shared_ptr<RemoteFile>>> open;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -138,7 +138,7 @@ void RemoteCache::CheckpointAll() {
       if (auto file = slot->file.lock()) open.emplace_back(slot, std::move(file));
     }
   }
-  for (auto& [slot, file] : open) Checkpoint(slot.get(), file.get());
+  for (auto& [slot, file] : open) Checkpoint(slot.get(), file.get(), durable);
 }
 
 void RemoteCache::Enqueue(const std::string& id) {
@@ -212,7 +212,7 @@ void RemoteCache::WorkerLoop() {
     }
     if (stopping_) return;
     lock.unlock();
-    CheckpointAll();
+    CheckpointAll(/*durable=*/false);
     lock.lock();
   }
 }

@@ -65,15 +65,19 @@ class RemoteCache {
   bool DropStaged(const std::string& id);
   bool IsOpen(const std::string& id) const;
 
-  // Writes the progress of every open file now.
-  void CheckpointAll();
+  // Writes the progress of every open file now. `durable`: fdatasync each
+  // staging file first, so the record also holds after a power loss (the
+  // periodic checkpoints skip it: the page cache outlives a killed daemon,
+  // and syncing every second would cap a cold read at the disk's write
+  // speed; bytes a power loss took are caught by the digest at completion).
+  void CheckpointAll(bool durable);
 
   std::filesystem::path StagingPath(const std::string& id) const;
 
  private:
   struct Slot;
 
-  void Checkpoint(Slot* slot, RemoteFile* file);
+  void Checkpoint(Slot* slot, RemoteFile* file, bool durable);
   void Materialize(const std::shared_ptr<Slot>& slot);
   void Enqueue(const std::string& id);
   void WorkerLoop();

@@ -53,8 +53,7 @@ AtomicFileSink::~AtomicFileSink() {
 void AtomicFileSink::Write(const char* data, size_t size) { WriteFull(fd_.get(), data, size, path_.string()); }
 
 void AtomicFileSink::Commit() {
-  if (::fdatasync(fd_.get()) != 0) ThrowErrno("cannot write " + path_.string());
-  fd_ = UniqueFd();
+  if (::close(fd_.Release()) != 0) ThrowErrno("cannot write " + path_.string());
   if (overwrite_) {
     if (::rename(temp_.c_str(), path_.c_str()) != 0) ThrowErrno("cannot create " + path_.string());
   } else {

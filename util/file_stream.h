@@ -1,9 +1,11 @@
 // util/file_stream.h — ByteSource and ByteSink on local files.
 //
 // FileSource reads a file from its start. AtomicFileSink writes a temporary
-// file beside its destination and, on Commit(), syncs it and renames it into
-// place, so the destination holds either its old content or the whole new
-// file; without Commit() the temporary file is removed.
+// file beside its destination and, on Commit(), renames it into place, so
+// the destination holds either its old content or the whole new file;
+// without Commit() the temporary file is removed. Like cp and tar it does
+// not fsync (an export is a user's file, and a sync would hold an export to
+// the disk's write speed); the store's own writes are synced.
 #pragma once
 
 #include <filesystem>
