@@ -8,6 +8,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 #include <optional>
 #include <random>
@@ -27,7 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr uint64_t kZipStoreAbove = 1 << 20;
-constexpr int kBytesPerBlock = 64 << 10;
+constexpr int kBytesPerBlock = 1 << 20;
 
 struct ArchiveDeleter {
   void operator()(archive* a) const { archive_write_free(a); }
@@ -36,16 +37,23 @@ struct EntryDeleter {
   void operator()(archive_entry* e) const { archive_entry_free(e); }
 };
 
-// zstd at level 1 on every core, with a content checksum (libarchive's own
+// Worker threads for zstd: MODELFS_ZSTD_WORKERS, default 0 (the calling
+// thread compresses; on incompressible weights level 1 runs at several GB/s
+// and worker hand-offs cost more than they bring).
+int ZstdWorkers() {
+  const char* env = std::getenv("MODELFS_ZSTD_WORKERS");
+  return env && *env ? std::atoi(env) : 0;
+}
+
+// zstd at level 1, with a content checksum (libarchive's own
 // zstd filter writes none, so a flipped byte would go unnoticed).
 class ZstdWriter {
  public:
   explicit ZstdWriter(modelfs::ByteSink* sink) : sink_(sink), ctx_(ZSTD_createCCtx()), out_(ZSTD_CStreamOutSize()) {
     if (!ctx_) throw Error(ErrorCode::kIOError, "zstd could not start");
-    const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     ZSTD_CCtx_setParameter(ctx_, ZSTD_c_compressionLevel, 1);
     ZSTD_CCtx_setParameter(ctx_, ZSTD_c_checksumFlag, 1);
-    ZSTD_CCtx_setParameter(ctx_, ZSTD_c_nbWorkers, threads);  // ignored by a single-threaded libzstd
+    ZSTD_CCtx_setParameter(ctx_, ZSTD_c_nbWorkers, ZstdWorkers());
   }
   ~ZstdWriter() { ZSTD_freeCCtx(ctx_); }
   ZstdWriter(const ZstdWriter&) = delete;
