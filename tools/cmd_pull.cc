@@ -75,7 +75,9 @@ void AddPull(CLI::App& models, CommandContext& ctx) {
   cmd->add_flag("--prefetch", *prefetch, "fetch every file now, with a progress bar");
   cmd->callback([=, &ctx] {
     if (!source->starts_with("hf://")) {
-      if (source->find("://") != std::string::npos) {
+      // A BentoCloud tag has no '/' or ':' before its version; anything
+      // else is a mistyped URL, not a tag.
+      if (source->find('/') != std::string::npos || source->starts_with("hf:")) {
         throw Error(ErrorCode::kInvalidArgument, "\"" + *source +
                                                      "\" is not a source modelfs can pull from: expected "
                                                      "hf://org/name[@revision] or a BentoCloud NAME[:VERSION]");
