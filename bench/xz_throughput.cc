@@ -4,11 +4,13 @@
 // Usage: xz_throughput [MiB]   (default 256)
 // The input is MiB of random bytes (standing in for model weights) with a
 // JSON-like compressible 1/16 at the end. XzWriter encodes the random part
-// and the JSON part at several block sizes, the JSON part at preset 0, and the
-// whole on one thread and on all. liblzma's easy encoder at preset 6 (xz's and BentoML's default) and
-// preset 0 is timed on a 16 MiB slice of the same mix — it runs at a few MB/s
-// on random data — and its output size extrapolated to the whole input.
-// Finally the XzWriter output is decoded and compared with the input.
+// and the JSON part at several block sizes; bf16-like weights (stored by
+// default, and compressed when every saving is wanted); the JSON part at
+// preset 0; and the whole on one thread and on all. liblzma's easy encoder at
+// preset 6 (xz's and BentoML's default) and preset 0 runs at a few MB/s on
+// random data, so it is timed on a 16 MiB slice of the same mix and
+// extrapolated to the whole input. Finally the XzWriter output is decoded
+// and compared with the input.
 #include <lzma.h>
 
 #include <algorithm>
@@ -56,6 +58,21 @@ std::string RandomBytes(size_t n, uint64_t seed) {
   for (size_t i = 0; i + 8 <= n; i += 8) {
     const uint64_t v = rng();
     std::memcpy(out.data() + i, &v, 8);
+  }
+  return out;
+}
+
+// Weights as bfloat16: normally distributed values, truncated float32.
+std::string Bf16WeightBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  std::string out(n, '\0');
+  for (size_t i = 0; i + 2 <= n; i += 2) {
+    const float value = normal(rng);
+    uint32_t bits;
+    std::memcpy(&bits, &value, 4);
+    const uint16_t bf16 = static_cast<uint16_t>(bits >> 16);
+    std::memcpy(out.data() + i, &bf16, 2);
   }
   return out;
 }
@@ -121,8 +138,8 @@ bool DecodesTo(const std::string& xz, const std::string& expected) {
   return ok;
 }
 
-void PrintRow(const char* label, size_t in_size, const Result& r, double size_scale = 1.0) {
-  const double out_size = static_cast<double>(r.out_size) * size_scale;
+void PrintRow(const char* label, size_t in_size, const Result& r) {
+  const double out_size = static_cast<double>(r.out_size);
   std::printf("%-40s %8.1f %8.1f %10.1f %9.1f %7.3f\n", label, double(in_size) / kMiB,
               double(in_size) / r.seconds / 1e6, double(in_size) / r.cpu_seconds / 1e6, out_size / kMiB,
               out_size / double(in_size));
@@ -156,6 +173,12 @@ int main(int argc, char** argv) {
     std::snprintf(label, sizeof(label), "XzWriter %zu MiB blocks%s, JSON part", block_mib, mark);
     PrintRow(label, json_size, EncodeXzWriter(data.data() + random_size, json_size, options, &out));
   }
+  const std::string bf16 = Bf16WeightBytes(random_size / 4, 44);
+  PrintRow("XzWriter *, bf16-like weights", bf16.size(), EncodeXzWriter(bf16.data(), bf16.size(), defaults, &out));
+  XzWriter::Options eager;
+  eager.max_compressed_ratio = 1.0;
+  PrintRow("XzWriter * max ratio 1.0, bf16 (1/4)", bf16.size() / 4,
+           EncodeXzWriter(bf16.data(), bf16.size() / 4, eager, &out, 1));
   XzWriter::Options preset0;
   preset0.preset = 0;
   PrintRow("XzWriter preset 0, JSON part", json_size, EncodeXzWriter(data.data() + random_size, json_size, preset0, &out));
@@ -167,11 +190,16 @@ int main(int argc, char** argv) {
 
   // The same mix in 16 MiB: 15 MiB random, 1 MiB JSON-like.
   const std::string slice = data.substr(0, 15 * kMiB) + data.substr(random_size, kMiB);
-  const double scale = double(data.size()) / double(slice.size());
-  PrintRow("liblzma easy preset 0, 16 MiB slice", data.size(), EncodeEasy(slice, 0), scale);
-  PrintRow("liblzma easy preset 6, 16 MiB slice", data.size(), EncodeEasy(slice, 6), scale);
-  std::printf("(* = default options; MB/CPU-s = input per second of CPU time over all threads; slice rows:\n"
-              " rates of the slice, output size extrapolated to the input)\n");
+  for (uint32_t preset : {0, 6}) {
+    char label[64];
+    std::snprintf(label, sizeof(label), "liblzma easy preset %u, 16 MiB slice", preset);
+    const Result r = EncodeEasy(slice, preset);
+    PrintRow(label, slice.size(), r);
+    std::printf("  -> extrapolated to the whole %zu MiB: %.0f s, %.1f MiB out\n", mib,
+                r.seconds * double(data.size()) / double(slice.size()),
+                double(r.out_size) * double(data.size()) / double(slice.size()) / kMiB);
+  }
+  std::printf("(* = default options; MB/CPU-s = input per second of CPU time, all threads together)\n");
 
   const bool ok = DecodesTo(xz, data);
   std::printf("verify: XzWriter output decodes to the input: %s\n", ok ? "OK" : "FAILED");

@@ -30,13 +30,10 @@ constexpr lzma_check kCheck = LZMA_CHECK_CRC64;
 // The compressibility sample: evenly spaced slices of the block, the first
 // at its start and the last at its end.
 constexpr size_t kSampleSlices = 8;
-constexpr size_t kSampleSliceSize = 2048;
-// A sample with at least this many bits of order-0 entropy per byte looks
-// random (weights of high precision, compressed or encrypted data): only long
-// repeats could shrink it, so it is stored without trying LZMA on it.
-constexpr double kRandomBitsPerByte = 7.9;
-// The preset that compresses the sample: the fastest.
-constexpr uint32_t kSamplePreset = 0;
+constexpr size_t kSampleSliceSize = 4096;
+// Blocks estimated at a ratio above this are stored whatever the options
+// say: so close to 1 the estimate is within its error of no saving at all.
+constexpr double kMaxUsefulRatio = 0.97;
 
 const char* LzmaRetText(lzma_ret ret) {
   switch (ret) {
@@ -68,17 +65,51 @@ lzma_options_lzma PresetOptions(uint32_t preset) {
   return options;
 }
 
-// Order-0 entropy of the bytes, in bits per byte (0 to 8).
-double ByteEntropy(const uint8_t* data, size_t size) {
+// Estimates the fraction of its size LZMA2 would shrink `data` to, at a
+// cost of a few ns per byte. A greedy LZ parse finds repeats of 8 bytes or
+// more through a hash table of the last position of each 8-byte string, and
+// prices a repeat at 3 bytes and any other byte at the order-0 entropy of
+// those bytes. On 32 KiB samples of 1 MiB, against LZMA2 preset 1 on all of
+// it (in parentheses): random 1.00 (1.00), f32 weights 0.92 (0.93), fp16
+// 0.91 (0.91), bf16 0.78 (0.74), int8 0.80 (0.85), safetensors-like JSON
+// 0.19 (0.17), words 0.24 (0.13), 90% sparse f32 0.18 (0.12), half zeros
+// half random 0.50 (0.50), zeros 0 (0).
+// `table` is scratch space.
+double EstimateCompressedRatio(const uint8_t* data, size_t size, std::vector<uint32_t>& table) {
+  constexpr size_t kMinRepeat = 8;
+  constexpr int kHashBits = 13;
+  constexpr double kBitsPerRepeat = 24;
+  constexpr uint32_t kNone = UINT32_MAX;
+  if (size == 0) return 1.0;
+  table.assign(size_t{1} << kHashBits, kNone);
   uint32_t counts[256] = {};
-  for (size_t i = 0; i < size; ++i) ++counts[data[i]];
-  double bits = 0;
-  for (uint32_t count : counts) {
-    if (count == 0) continue;
-    const double p = static_cast<double>(count) / static_cast<double>(size);
-    bits -= p * std::log2(p);
+  size_t literals = 0;
+  size_t repeats = 0;
+  size_t i = 0;
+  while (i + kMinRepeat <= size) {
+    uint64_t here;
+    std::memcpy(&here, data + i, kMinRepeat);
+    uint32_t& slot = table[(here * 0x9E3779B97F4A7C15ull) >> (64 - kHashBits)];
+    const uint32_t before = slot;
+    slot = static_cast<uint32_t>(i);
+    uint64_t there;
+    if (before != kNone && (std::memcpy(&there, data + before, kMinRepeat), there == here)) {
+      size_t length = kMinRepeat;
+      while (i + length < size && data[before + length] == data[i + length]) ++length;
+      ++repeats;
+      i += length;
+      continue;
+    }
+    ++counts[data[i++]];
+    ++literals;
   }
-  return bits;
+  for (; i < size; ++i, ++literals) ++counts[data[i]];
+
+  double bits = static_cast<double>(repeats) * kBitsPerRepeat;
+  for (uint32_t count : counts) {
+    if (count != 0) bits -= count * std::log2(static_cast<double>(count) / static_cast<double>(literals));
+  }
+  return bits / 8 / static_cast<double>(size);
 }
 
 // A byte buffer that keeps its allocation across reuse and never zero-fills.
@@ -116,7 +147,7 @@ struct Block {
 class BlockEncoder {
  public:
   BlockEncoder(const lzma_options_lzma& lzma, double max_compressed_ratio)
-      : lzma_(lzma), sample_lzma_(PresetOptions(kSamplePreset)), max_compressed_ratio_(max_compressed_ratio) {}
+      : lzma_(lzma), max_compressed_ratio_(std::min(max_compressed_ratio, kMaxUsefulRatio)) {}
   ~BlockEncoder() { lzma_end(&stream_); }
 
   BlockEncoder(const BlockEncoder&) = delete;
@@ -132,7 +163,8 @@ class BlockEncoder {
   }
 
  private:
-  // Whether a sample of the block shrinks to max_compressed_ratio or less.
+  // Whether a sample of the block is estimated to shrink to
+  // max_compressed_ratio_ or less.
   bool LooksCompressible(const uint8_t* data, size_t size) {
     const uint8_t* sample = data;
     size_t sample_size = size;
@@ -145,19 +177,7 @@ class BlockEncoder {
       sample = sample_.data();
       sample_size = sample_.size();
     }
-    if (ByteEntropy(sample, sample_size) >= kRandomBitsPerByte) return false;
-
-    // Output room for exactly the acceptable size: running out of it means no.
-    const size_t acceptable = static_cast<size_t>(static_cast<double>(sample_size) * max_compressed_ratio_);
-    if (acceptable == 0) return false;
-    sample_out_.resize(acceptable);
-    lzma_filter filters[] = {{LZMA_FILTER_LZMA2, &sample_lzma_}, {LZMA_VLI_UNKNOWN, nullptr}};
-    size_t out_pos = 0;
-    const lzma_ret ret =
-        lzma_raw_buffer_encode(filters, nullptr, sample, sample_size, sample_out_.data(), &out_pos, acceptable);
-    if (ret == LZMA_BUF_ERROR) return false;
-    CheckLzma(ret, "lzma_raw_buffer_encode");
-    return true;
+    return EstimateCompressedRatio(sample, sample_size, hash_table_) <= max_compressed_ratio_;
   }
 
   // LZMA2-compresses the block; false (block.output unspecified) when the
@@ -213,11 +233,10 @@ class BlockEncoder {
   }
 
   lzma_options_lzma lzma_;
-  lzma_options_lzma sample_lzma_;
   double max_compressed_ratio_;
   lzma_stream stream_ = LZMA_STREAM_INIT;
   std::vector<uint8_t> sample_;
-  std::vector<uint8_t> sample_out_;
+  std::vector<uint32_t> hash_table_;
 };
 
 struct IndexDeleter {
@@ -228,7 +247,7 @@ struct IndexDeleter {
 
 class XzWriter::Impl {
  public:
-  Impl(ByteSink sink, const Options& options)
+  Impl(Sink sink, const Options& options)
       : sink_(std::move(sink)),
         block_size_(options.block_size),
         lzma_(PresetOptions(options.preset)),
@@ -420,7 +439,7 @@ class XzWriter::Impl {
     bytes_out_ += size;
   }
 
-  const ByteSink sink_;
+  const Sink sink_;
   const size_t block_size_;
   lzma_options_lzma lzma_;
   const double max_compressed_ratio_;
@@ -445,8 +464,8 @@ class XzWriter::Impl {
   std::vector<std::thread> workers_;
 };
 
-XzWriter::XzWriter(ByteSink sink) : XzWriter(std::move(sink), Options()) {}
-XzWriter::XzWriter(ByteSink sink, Options options) : impl_(std::make_unique<Impl>(std::move(sink), options)) {}
+XzWriter::XzWriter(Sink sink) : XzWriter(std::move(sink), Options()) {}
+XzWriter::XzWriter(Sink sink, Options options) : impl_(std::make_unique<Impl>(std::move(sink), options)) {}
 XzWriter::~XzWriter() = default;
 
 void XzWriter::Write(const char* data, size_t size) { impl_->Write(data, size); }
