@@ -52,12 +52,24 @@ bool RemoteFile::verified() const {
 }
 
 size_t RemoteFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> generation) {
+  const uint64_t era = lazy_.epoch();
   const size_t got = lazy_.ReadAt(offset, n, out, generation);
+  // Another reader may have verified, failed and discarded the file since
+  // this one read: its bytes are of that era and are never served.
+  auto check_era = [&] {
+    if (lazy_.epoch() != era) {
+      throw Error(ErrorCode::kCorruption,
+                  "the fetched bytes of this file did not match its digest and were discarded; "
+                  "open it again to fetch it afresh");
+    }
+  };
+  check_era();
   if (lazy_.complete()) {
     bool first = false;
     {
       std::lock_guard<std::mutex> lock(digest_mu_);
       if (!verified_) {
+        check_era();
         VerifyComplete();  // throws on a mismatch
         first = true;
       }
