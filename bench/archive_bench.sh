@@ -24,12 +24,12 @@
 # The model: DIR = model.safetensors (SIZE MiB of random bytes) + a small config.json, saved with
 # `modelfs models save bench:v1 DIR` into a fresh store. MB/s = bytes of DIR's files / wall time
 # (10^6 B/s), wall time by `date +%s.%N` around the command; every timed step starts after
-# `sync; echo 3 > /proc/sys/vm/drop_caches`. A failing step prints a NOTE and the bench goes on.
+# reading the work dir's files once (PRIME) and `sync; echo 3 > /proc/sys/vm/drop_caches`. A failing step prints a NOTE and the bench goes on.
 #
 # Usage: bench/archive_bench.sh [SIZE_MIB...]        (default: 256 2048; root; builds nothing)
 # Env:   MODELFS=build/tools/modelfs  RUNS=1 (medians over runs)  BENCH_DIR=/tmp (work dir parent)
 #        KEEP=1 (keep the work dir)  ONLY="export import python tarzstd cloud s3"
-#        STEP_TIMEOUT=3600 (s, per step)
+#        STEP_TIMEOUT=3600 (s, per step)  PRIME=1 (see drop_caches)
 # Only 127.0.0.1 is contacted.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -89,7 +89,13 @@ trap cleanup EXIT
 trap 'log interrupted; exit 130' INT TERM
 
 # ---------------------------------------------------------------- helpers ---
+# This VM's virtio disk is cached by the host: the first read of a freshly written file runs at
+# ~400 MB/s, later reads (after drop_caches in the guest) at ~4 GB/s. The peers' baseline in
+# DESIGN.md was taken that way (data made once, several runs). With PRIME=1 every file of the
+# work dir is read once before the caches are dropped, so each step finds its input cold in this
+# VM but warm in the host, whatever step wrote it; PRIME=0 leaves the host's cache alone.
 drop_caches() {
+  [[ ${PRIME:-1} == 1 ]] && find "$W" -type f -size +1M -exec cat {} + > /dev/null 2>&1
   sync; echo 3 > /proc/sys/vm/drop_caches
   # page the tools back in, so that only the data is cold
   "$MODELFS" --help > /dev/null 2>&1; python3 -c pass; tar --version > /dev/null; xz --version > /dev/null

@@ -363,7 +363,7 @@ HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
 
   HttpResponse response;
   Transfer transfer{&request, &response, follow};
-  transfer.idle_timeout = options_.idle_timeout;
+  transfer.idle_timeout = request.idle_timeout.value_or(options_.idle_timeout);
 
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, handle->errbuf);
@@ -434,7 +434,7 @@ HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
     throw HttpError(ErrorCode::kIOError,
                     std::string(request.method_name()) + " " + RedactUrl(url) +
                         " timed out: no data arrived for " +
-                        std::to_string(options_.idle_timeout.count()) + " ms.",
+                        std::to_string(transfer.idle_timeout.count()) + " ms.",
                     true);
   }
   if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && response.stopped)) {

@@ -116,6 +116,10 @@ struct HttpRequest {
   // A request with a body never follows redirects: a 3xx is returned.
   std::optional<RequestBody> body{};
   std::optional<AwsSigV4> aws_sigv4{};
+  // Overrides HttpClientOptions::idle_timeout for this request: for calls
+  // the server may think over for minutes before its first byte (S3's
+  // CompleteMultipartUpload).
+  std::optional<std::chrono::milliseconds> idle_timeout{};
 
   const char* method_name() const;
 };

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 
 #include "remote/http_error.h"
 #include "remote/retrying_fetch.h"
@@ -35,6 +36,8 @@ bool IsCredentialCode(const std::string& code) {
          code == "AuthorizationHeaderMalformed" || code == "InvalidToken" ||
          code == "ExpiredToken" || code == "TokenRefreshRequired";
 }
+
+constexpr std::chrono::milliseconds kCompleteUploadTimeout{15 * 60 * 1000};
 
 // Codes S3 may put in a 200 answer to CompleteMultipartUpload that are worth
 // a retry.
@@ -249,6 +252,11 @@ void S3Client::CompleteMultipartUpload(const S3Location& object, const std::stri
       NewRequest(HttpRequest::Method::kPost, object, {{"uploadId", upload_id}});
   request.body = RequestBody::FromString(CompleteMultipartUploadXml(etags));
   request.headers.emplace_back("Content-Type", "application/xml");
+  // S3 may take minutes to assemble a large object before it answers (AWS
+  // keeps the connection alive with whitespace; s3rver sends nothing until
+  // it is done: ~10 s per 2 GiB here). A retry while the first call is
+  // still assembling would fail, so wait it out.
+  request.idle_timeout = kCompleteUploadTimeout;
   for (int failures = 1;; ++failures) {
     HttpResponse response = Send(request);
     if (response.status == 404 && failures > 1) {

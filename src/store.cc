@@ -168,7 +168,10 @@ SaveResult Store::SaveDirectory(const SaveRequest& request) {
   std::map<std::string, BlobRecord> new_blobs;
   uint64_t total = 0;
   for (const auto& entry : tree.entries) {
-    FileRecord file{entry.path, entry.type, entry.executable, 0, {}};
+    FileRecord file;
+    file.path = entry.path;
+    file.type = entry.type;
+    file.executable = entry.executable;
     if (entry.type == FileType::kFile) {
       UniqueFd fd(::open(entry.source.c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd.valid()) ThrowErrno("cannot read " + entry.source.string());

@@ -38,7 +38,7 @@ using std::chrono::milliseconds;
 // i % 251, with Range), /reset and /truncate (a body broken after `at`
 // bytes), /short (half the promised range), /status/N, /flaky, /ratelimit,
 // /redirect?to=, /loop, /echo (request headers as JSON), /stall, /hang,
-// /link, /gzip, /stats.
+// /slow?after=SECONDS (answers only then), /link, /gzip, /stats.
 constexpr const char* kServerScript = R"PY(
 import ctypes, gzip, hashlib, http.server, json, socket, socketserver, struct, threading, time, urllib.parse
 ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: never outlive the tests
@@ -107,6 +107,8 @@ class H(http.server.BaseHTTPRequestHandler):
         if kind == "stall":
             self.send(200, BLOB[:10], length=1000); self.wfile.flush()
         if kind in ("stall", "hang"): return time.sleep(30)
+        if kind == "slow":
+            time.sleep(float(q["after"])); return self.send(200, b"thought it over")
         if kind == "link":
             page = int(q.get("page", 1))
             link = '<http://%s/link?page=%d>; rel="next"' % (self.headers["Host"], page + 1)
@@ -643,6 +645,20 @@ TEST_CASE("Stalled transfers time out", "[remote][http]") {
     CHECK(std::string(e.what()).find("no data arrived for 1000 ms") != std::string::npos);
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
   }
+}
+
+TEST_CASE("A request may wait longer than the client's idle timeout", "[remote][http]") {
+  TestServer& server = Server();
+  HttpClientOptions options;
+  options.idle_timeout = milliseconds(1000);
+  HttpClient client(options);
+  HttpRequest slow = Get(server.Url("/slow?after=2.5"));
+  HttpError e = Thrown([&] { client.Perform(slow); });
+  CHECK(std::string(e.what()).find("no data arrived for 1000 ms") != std::string::npos);
+  slow.idle_timeout = milliseconds(10000);
+  HttpResponse r = client.Perform(slow);
+  CHECK(r.status == 200);
+  CHECK(r.body == "thought it over");
 }
 
 TEST_CASE("Link pagination across real responses", "[remote][url]") {
