@@ -10,8 +10,9 @@
 #   modelfs    : `modelfs models pull hf://bench/model` (registers without fetching), then
 #                `modelfs mount`; the daemon fetches from the Hub (HF_ENDPOINT) lazily
 #
-# Every measurement is cold: a fresh mount (fresh empty store / cache dir), then
-# `sync; echo 3 > /proc/sys/vm/drop_caches`, then the read.
+# Every measurement is cold on the reading side: a fresh mount (fresh empty store / cache dir),
+# then `sync; echo 3 > /proc/sys/vm/drop_caches`, then the read (nginx's file stays in RAM, see
+# SERVE).
 #   cold seq   : `cat FILE > /dev/null`, MB/s (10^6 B/s); "fetched" = body bytes nginx sent for
 #                the file (its access log, $body_bytes_sent) / file size
 #   ttfb       : open + read of the first 4 KiB, timed inside one python3 process (no process
@@ -28,7 +29,8 @@
 # Env:   MODELFS=build/tools/modelfs  RUNS=1 (medians over runs)  BENCH_DIR=/tmp (work dir parent)
 #        ONLY="curl curl-hub rclone httpdirfs modelfs"  KEEP=1 (keep the work dir)
 #        READ_TIMEOUT=600 (s, per read)  INSTALL=1 (apt-get install nginx rclone httpdirfs)
-#        PRIME=1 (read the source once first, so the host's cache of the VM disk is warm)
+#        SERVE=shm (nginx's file in /dev/shm) or disk (in the work dir)
+#        PRIME=1 (SERVE=disk: read the source once first, so the host's cache of the VM disk is warm)
 # Only 127.0.0.1 is contacted (apart from apt-get for missing packages).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -79,7 +81,13 @@ done
 # ------------------------------------------------------- work dir, cleanup ---
 mkdir -p "${BENCH_DIR:-/tmp}"
 W=$(mktemp -d "${BENCH_DIR:-/tmp}/lazy-bench.XXXXXX") || die "mktemp failed"
-WWW=$W/www; LOGS=$W/logs; MNT=$W/mnt
+# The file nginx serves (and the Hub simulator's repos, hard links of it): in RAM by default, so
+# every reader meets the same fast server and the figures measure the readers (as in the peers'
+# baseline, where curl read at 2.8 GB/s); SERVE=disk puts them in the work dir instead.
+SERVE=${SERVE:-shm}
+SRV=$W
+if [[ $SERVE == shm ]]; then SRV=$(mktemp -d /dev/shm/lazy-bench.XXXXXX) || die "mktemp in /dev/shm failed"; fi
+WWW=$SRV/www; LOGS=$W/logs; MNT=$W/mnt
 mkdir -p "$WWW" "$LOGS" "$MNT" "$W/cache" "$W/stores" "$W/nginx"
 ACCESS=$W/nginx/access.log
 NGINX_PID=; SIM_PID=
@@ -115,6 +123,7 @@ cleanup() {
   for m in "$MNT"/*; do [[ -d $m ]] && mountpoint -q "$m" && unmount_one "$m"; done
   stop_pid "$SIM_PID" TERM
   stop_pid "$NGINX_PID" QUIT
+  [[ $SRV != "$W" ]] && rm -rf "$SRV"
   if [[ ${KEEP:-0} == 1 ]]; then log "work dir kept: $W"; else rm -rf "$W"; fi
   exit "$rc"
 }
@@ -132,7 +141,7 @@ head -c "$SIZE" /dev/urandom > "$SRC" || die "cannot write $SRC"
 printf '%s\n' '{"architectures":["BenchForCausalLM"],"hidden_size":4096,"num_hidden_layers":32,"vocab_size":32000,"torch_dtype":"bfloat16"}' > "$WWW/config.json"
 # Hub repos (tests/sims/hf_hub_sim.py layout: DIR/<org>/<name>/<revision>/<files>). The big file
 # is a hard link of the one nginx serves; *.safetensors is LFS, config.json a plain git file.
-REPOS=$W/repos
+REPOS=$SRV/repos
 mkdir -p "$REPOS/bench/model/main" "$REPOS/bench/many/main"
 ln "$SRC" "$REPOS/bench/model/main/model.safetensors" || die "cannot hard-link $SRC"
 cp "$WWW/config.json" "$REPOS/bench/model/main/config.json"
@@ -392,7 +401,7 @@ fi
 # later reads (after drop_caches in the guest) at ~4 GB/s. The peers' baseline in DESIGN.md was
 # taken that way (data created once, 3 runs), so read the file once before measuring; PRIME=0
 # measures against the host-cold disk instead.
-if [[ ${PRIME:-1} == 1 ]]; then log "priming the host's disk cache"; cat "$SRC" > /dev/null; fi
+if [[ $SERVE == disk && ${PRIME:-1} == 1 ]]; then log "priming the host's disk cache"; cat "$SRC" > /dev/null; fi
 log "local disk"
 for r in $(seq "$RUNS"); do drop_caches; timeit cat "$SRC" && rec disk seq_s "$T"; done
 want curl      && { log "curl (nginx)";     bench_curl curl "$NGINX_URL/model.safetensors"; }
@@ -456,7 +465,11 @@ row "pull bench/many (100 files) s"       reg_s  s   "< 1"                     '
 printf "%-${W1}s" "content check (cmp, 4 KiB reads)"
 for m in "${METHODS[@]}"; do printf ' %10s' "${R[$m,verify]:--}"; done; echo
 echo
-echo "local disk, cold \`cat\` of the source file: $(fmt disk seq_s mbs) MB/s (nginx reads it: bounds every cold figure)"
+if [[ $SERVE == shm ]]; then
+  echo "nginx serves the file from RAM (/dev/shm; SERVE=disk to serve it from the work dir's disk)"
+else
+  echo "local disk, cold \`cat\` of the source file: $(fmt disk seq_s mbs) MB/s (nginx reads it: bounds every cold figure)"
+fi
 echo "curl rows: curl's %{time_total} (no process start); FUSE rows: open+read timed inside python3."
 echo "nginx bytes: \$body_bytes_sent of the file's requests in nginx's access log (4 KiB rows: after"
 echo "a 2 s settle and the unmount, so read-ahead counts). rclone: --vfs-cache-mode full; httpdirfs: --cache."

@@ -36,12 +36,14 @@ class S3Client::ObjectReader : public ByteSource {
         if (requested_ >= info_.size) return 0;
         next_ = FetchNextRange();
       }
+      const uint64_t next_start = range_start_ + range_.size();
       try {
         range_ = next_.get();
       } catch (...) {
         failed_ = true;
         throw;
       }
+      range_start_ = next_start;
       position_ = 0;
       if (requested_ < info_.size) next_ = FetchNextRange();
     }
@@ -53,6 +55,36 @@ class S3Client::ObjectReader : public ByteSource {
 
   std::optional<uint64_t> size() const override { return info_.size; }
   std::string Describe() const override { return object_.ToString(); }
+
+  // A zip is read through its central directory, then member by member: a
+  // seek inside the range at hand or the one read ahead costs no request.
+  bool Seek(uint64_t offset) override {
+    if (failed_ || offset > info_.size) return false;
+    if (offset >= range_start_ && offset <= range_start_ + range_.size()) {
+      position_ = static_cast<size_t>(offset - range_start_);
+      return true;
+    }
+    const uint64_t next_start = range_start_ + range_.size();
+    if (next_.valid() && offset >= next_start && offset < requested_) {
+      try {
+        range_ = next_.get();
+      } catch (...) {
+        failed_ = true;
+        throw;
+      }
+      range_start_ = next_start;
+      position_ = static_cast<size_t>(offset - range_start_);
+      if (requested_ < info_.size) next_ = FetchNextRange();
+      return true;
+    }
+    if (next_.valid()) next_.wait();  // its result is of no use
+    next_ = {};
+    range_.clear();
+    range_start_ = requested_ = offset;
+    position_ = 0;
+    return true;
+  }
+  bool seekable() const override { return true; }
 
  private:
   // Starts fetching the range after the last one asked for, in the background.
@@ -102,6 +134,7 @@ class S3Client::ObjectReader : public ByteSource {
   const S3Location object_;
   const S3ObjectInfo info_;
   std::string range_;           // the range being consumed
+  uint64_t range_start_ = 0;    // its offset in the object
   size_t position_ = 0;         // in range_
   uint64_t requested_ = 0;      // end of the ranges asked for so far
   std::future<std::string> next_;  // the range after range_, when asked for

@@ -38,6 +38,16 @@ std::string ParentPath(const std::string& path) {
   return slash == std::string::npos ? "" : path.substr(0, slash);
 }
 
+std::optional<std::string> FollowLinks(const std::map<std::string, std::string>& links,
+                                       std::string target) {
+  for (int depth = 0; depth <= kMaxLinkDepth; ++depth) {
+    auto it = links.find(target);
+    if (it == links.end()) return target;
+    target = it->second;
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> ResolveLinkTarget(const std::string& link_dir, const std::string& target) {
   if (target.empty() || target.front() == '/') return std::nullopt;
   std::vector<std::string> parts = link_dir.empty() ? std::vector<std::string>{} : SplitPath(link_dir);
@@ -86,7 +96,7 @@ ImportedTree ArchiveImporter::Import(remote::ArchiveReader* reader) {
         }
         break;
       }
-      records[dir] = FileRecord{dir, FileType::kDirectory, false, 0, {}};
+      records[dir] = FileRecord::Directory(dir);
     }
   };
   auto read_member = [&](const remote::ArchiveEntry& entry, const std::string& path) {
@@ -137,14 +147,14 @@ ImportedTree ArchiveImporter::Import(remote::ArchiveReader* reader) {
     }
     switch (entry.type) {
       case Type::kDirectory:
-        records[path] = FileRecord{path, FileType::kDirectory, false, 0, {}};
+        records[path] = FileRecord::Directory(path);
         break;
       case Type::kFile: {
         IngestedContent content = read_member(entry, path);
         if (entry.size && content.size != *entry.size) {
           Refuse(archive, "member '" + path + "' holds fewer bytes than its header says");
         }
-        records[path] = FileRecord{path, FileType::kFile, entry.executable, content.size, content.sha256};
+        records[path] = FileRecord::LocalFile(path, entry.executable, content.size, content.sha256);
         if (!tree.new_blobs.count(content.sha256)) {
           tree.new_blobs[content.sha256] = {content.size, 0, std::move(content.chunks)};
         }
@@ -184,12 +194,9 @@ ImportedTree ArchiveImporter::Import(remote::ArchiveReader* reader) {
   }
 
   for (const auto& [path, first_target] : symlinks) {
-    std::string target = first_target;
-    for (int depth = 0; symlinks.count(target); ++depth) {
-      if (depth == kMaxLinkDepth) Refuse(archive, "symbolic link '" + path + "' is part of a loop");
-      target = symlinks.at(target);
-    }
-    auto it = records.find(target);
+    const std::optional<std::string> target = FollowLinks(symlinks, first_target);
+    if (!target) Refuse(archive, "symbolic link '" + path + "' is part of a loop");
+    auto it = records.find(*target);
     if (it == records.end()) Refuse(archive, "symbolic link '" + path + "' points to a missing member");
     if (it->second.type != FileType::kFile) {
       Refuse(archive, "symbolic link '" + path + "' points to a directory; only links to files are taken");

@@ -63,6 +63,11 @@ class ArchiveImporter {
 std::optional<std::string> ResolveLinkTarget(const std::string& link_dir, const std::string& target);
 // The directory part of a member path ("" at the root).
 std::string ParentPath(const std::string& path);
+// Follows `links` (link path -> the path it leads to) from `target` to a path
+// that is not a link; nullopt when the chain does not end within 40 steps
+// (a loop).
+std::optional<std::string> FollowLinks(const std::map<std::string, std::string>& links,
+                                       std::string target);
 
 // The member path relative to the model root ("" for the root itself), or
 // Error(kInvalidArgument) for an absolute path or one with a ".." part.

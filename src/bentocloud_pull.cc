@@ -34,21 +34,24 @@ std::optional<uint64_t> RangedSize(remote::HttpClient* http, remote::HttpRequest
   }
 }
 
-// The files of the payload, as a lazy registration names them.
-std::vector<RemoteFileEntry> RemoteEntries(const std::vector<remote::TarMember>& members,
-                                           const std::string& where) {
+// The files and directories of the payload, as a lazy registration names them.
+void AddRemoteEntries(const std::vector<remote::TarMember>& members, const std::string& where,
+                      RegisterRequest* request) {
   std::map<std::string, RemoteFileEntry> files;
-  std::map<std::string, std::string> symlinks;
+  std::map<std::string, std::string> links;
   for (const auto& m : members) {
     const std::string path = NormalizeMemberPath(m.entry.path, where);
-    if (path.empty() || path == "model.yaml" || m.entry.type == ArchiveEntry::Type::kDirectory) continue;
-    if (m.entry.type == ArchiveEntry::Type::kFile) {
+    if (path.empty() || path == "model.yaml") continue;
+    if (m.entry.type == ArchiveEntry::Type::kDirectory) {
+      request->directories.push_back(path);
+    } else if (m.entry.type == ArchiveEntry::Type::kFile) {
       RemoteFileEntry e;
       e.path = path;
       e.size = m.entry.size.value_or(0);
       e.sha256 = m.sha256;
       e.location_key = where + '\0' + path;
       e.offset = m.data_offset;
+      e.executable = m.entry.executable;
       files[path] = std::move(e);
     } else if (m.entry.type == ArchiveEntry::Type::kHardlink || m.entry.type == ArchiveEntry::Type::kSymlink) {
       const bool hard = m.entry.type == ArchiveEntry::Type::kHardlink;
@@ -56,15 +59,14 @@ std::vector<RemoteFileEntry> RemoteEntries(const std::vector<remote::TarMember>&
       if (!target) {
         throw Error(ErrorCode::kInvalidArgument, where + ": link '" + path + "' points outside the model");
       }
-      symlinks[path] = *target;
+      links[path] = *target;
     } else {
       throw Error(ErrorCode::kInvalidArgument, where + ": member '" + path + "' is a " + m.entry.type_name);
     }
   }
-  for (const auto& [path, first] : symlinks) {
-    std::string target = first;
-    for (int depth = 0; symlinks.count(target) && depth < 40; ++depth) target = symlinks.at(target);
-    auto it = files.find(target);
+  for (const auto& [path, first] : links) {
+    const std::optional<std::string> target = FollowLinks(links, first);
+    auto it = target ? files.find(*target) : files.end();
     if (it == files.end()) {
       throw Error(ErrorCode::kInvalidArgument, where + ": link '" + path + "' does not lead to a file of the model");
     }
@@ -72,9 +74,7 @@ std::vector<RemoteFileEntry> RemoteEntries(const std::vector<remote::TarMember>&
     copy.path = path;
     files[path] = copy;
   }
-  std::vector<RemoteFileEntry> out;
-  for (auto& [path, e] : files) out.push_back(std::move(e));
-  return out;
+  for (auto& [path, e] : files) request->files.push_back(std::move(e));
 }
 
 // Downloads the payload whole and imports it (no range reads possible).
@@ -146,7 +146,7 @@ CloudPullResult PullFromBentoCloud(Store* store, remote::BentoCloudClient* cloud
   request.origin = {"bentocloud", endpoint, tag.name, cm.version, cm.version};
   request.source = "bentocloud://" + tag.name + ":" + cm.version;
   request.model_yaml = model_yaml;
-  request.files = RemoteEntries(members, where);
+  AddRemoteEntries(members, where, &request);
   RegisterResult registered = store->RegisterRemote(request);
   return {registered.model, registered.already_registered, false, registered.present_bytes};
 }

@@ -65,6 +65,22 @@ std::optional<ModelRecord> ModelRecord::Decode(std::string_view key, std::string
   return r;
 }
 
+FileRecord FileRecord::Directory(std::string path) {
+  FileRecord r;
+  r.path = std::move(path);
+  r.type = FileType::kDirectory;
+  return r;
+}
+
+FileRecord FileRecord::LocalFile(std::string path, bool executable, uint64_t size, std::string sha256) {
+  FileRecord r;
+  r.path = std::move(path);
+  r.executable = executable;
+  r.size = size;
+  r.sha256 = std::move(sha256);
+  return r;
+}
+
 std::string FileRecord::Encode() const {
   std::string out;
   out.push_back(static_cast<char>(type));

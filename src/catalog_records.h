@@ -61,6 +61,9 @@ struct FileRecord {
   uint64_t remote_offset = 0;  // where its bytes start in the origin's object
                                // (a member of a BentoCloud tar); 0 otherwise
 
+  static FileRecord Directory(std::string path);
+  static FileRecord LocalFile(std::string path, bool executable, uint64_t size, std::string sha256);
+
   bool is_remote() const { return !remote_id.empty(); }
 
   std::string Encode() const;

@@ -168,10 +168,8 @@ SaveResult Store::SaveDirectory(const SaveRequest& request) {
   std::map<std::string, BlobRecord> new_blobs;
   uint64_t total = 0;
   for (const auto& entry : tree.entries) {
-    FileRecord file;
-    file.path = entry.path;
-    file.type = entry.type;
-    file.executable = entry.executable;
+    FileRecord file = entry.type == FileType::kFile ? FileRecord::LocalFile(entry.path, entry.executable, 0, "")
+                                                    : FileRecord::Directory(entry.path);
     if (entry.type == FileType::kFile) {
       UniqueFd fd(::open(entry.source.c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd.valid()) ThrowErrno("cannot read " + entry.source.string());
@@ -202,7 +200,17 @@ std::vector<ModelRecord> Store::List(std::string_view name) const { return catal
 
 ModelRecord Store::Get(const Tag& tag) const { return catalog_.Resolve(tag); }
 
-std::vector<FileRecord> Store::Files(const ModelRecord& model) const { return catalog_.ListFiles(model); }
+std::vector<FileRecord> Store::Files(const ModelRecord& model) const {
+  std::vector<FileRecord> files = catalog_.ListFiles(model);
+  // A remote file whose origin named no sha256 (a member of a tar BentoML
+  // pushed) has one once its bytes are stored.
+  for (auto& f : files) {
+    if (!f.sha256.empty() || !f.is_remote()) continue;
+    auto remote = catalog_.FindRemote(f.remote_id);
+    if (remote && remote->materialized) f.sha256 = remote->sha256;
+  }
+  return files;
+}
 
 void Store::ReadFile(const ModelRecord& model, const std::string& path,
                      const std::function<void(const char*, size_t)>& sink) const {

@@ -84,6 +84,7 @@ struct RemoteFileEntry {
   // With neither digest: what names the bytes' location (see remote_id::FromLocation).
   std::string location_key;
   uint64_t offset = 0;   // where the bytes start in the origin's object
+  bool executable = false;
 };
 
 struct RegisterRequest {
@@ -93,6 +94,9 @@ struct RegisterRequest {
   std::vector<std::pair<std::string, std::string>> metadata;  // values are YAML scalars
   std::string model_yaml;        // the origin's own model.yaml, when it has one
   std::vector<RemoteFileEntry> files;
+  // Directories the origin lists (empty ones included); the parents of
+  // files are added in any case.
+  std::vector<std::string> directories;
 };
 
 struct RegisterResult {
@@ -177,6 +181,8 @@ class Store {
 
   std::vector<ModelRecord> List(std::string_view name = {}) const;
   ModelRecord Get(const Tag& tag) const;
+  // The files and directories of `model`, in path order; a remote file whose
+  // origin named no sha256 shows the one of its stored bytes once fetched.
   std::vector<FileRecord> Files(const ModelRecord& model) const;
   // Streams the bytes of `path` in `model` to `sink`, verified chunk by chunk.
   void ReadFile(const ModelRecord& model, const std::string& path,

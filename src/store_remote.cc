@@ -28,26 +28,37 @@ constexpr char kGarbageHintKey[] = "garbage_hint";
 
 std::string TagOf(const ModelRecord& m) { return m.name + ":" + m.version; }
 
+// Adds `path`'s parent directories to `dirs` (and `path` itself when it is
+// a directory); Error(kInvalidArgument) for a path a model cannot hold.
+void AddDirectories(const std::string& path, bool is_directory, std::set<std::string>* dirs) {
+  auto refuse = [&] {
+    throw Error(ErrorCode::kInvalidArgument, "the remote lists a " +
+                                                 std::string(is_directory ? "directory" : "file") +
+                                                 " named \"" + path + "\", which a model cannot hold");
+  };
+  if (path.empty() || path.front() == '/' || path.back() == '/' ||
+      path.find("//") != std::string::npos || path == "model.yaml") {
+    refuse();
+  }
+  const std::string full = path + (is_directory ? "/" : "");
+  for (size_t slash = full.find('/'); slash != std::string::npos; slash = full.find('/', slash + 1)) {
+    std::string dir = full.substr(0, slash);
+    if (dir == "." || dir == ".." || dir.ends_with("/..") || dir.ends_with("/.")) refuse();
+    dirs->insert(std::move(dir));
+  }
+}
+
 // The file and directory records of a remote model, in path order.
-std::vector<FileRecord> RemoteFileRecords(const std::vector<RemoteFileEntry>& entries) {
+std::vector<FileRecord> RemoteFileRecords(const std::vector<RemoteFileEntry>& entries,
+                                          const std::vector<std::string>& directories) {
   std::set<std::string> dirs;
   std::vector<FileRecord> files;
+  for (const auto& dir : directories) AddDirectories(dir, true, &dirs);
   for (const auto& e : entries) {
-    if (e.path.empty() || e.path.front() == '/' || e.path.back() == '/' ||
-        e.path.find("//") != std::string::npos || e.path == "model.yaml") {
-      throw Error(ErrorCode::kInvalidArgument, "the remote lists a file named \"" + e.path +
-                                                   "\", which a model cannot hold");
-    }
-    for (size_t slash = e.path.find('/'); slash != std::string::npos; slash = e.path.find('/', slash + 1)) {
-      std::string dir = e.path.substr(0, slash);
-      if (dir == "." || dir == ".." || dir.ends_with("/..") || dir.ends_with("/.")) {
-        throw Error(ErrorCode::kInvalidArgument, "the remote lists a file named \"" + e.path +
-                                                     "\", which a model cannot hold");
-      }
-      dirs.insert(std::move(dir));
-    }
+    AddDirectories(e.path, false, &dirs);
     FileRecord file;
     file.path = e.path;
+    file.executable = e.executable;
     file.size = e.size;
     file.sha256 = e.sha256;
     file.remote_id = !e.sha256.empty()   ? remote_id::FromSha256(e.sha256)
@@ -56,12 +67,7 @@ std::vector<FileRecord> RemoteFileRecords(const std::vector<RemoteFileEntry>& en
     file.remote_offset = e.offset;
     files.push_back(std::move(file));
   }
-  for (const auto& dir : dirs) {
-    FileRecord record;
-    record.path = dir;
-    record.type = FileType::kDirectory;
-    files.push_back(std::move(record));
-  }
+  for (const auto& dir : dirs) files.push_back(FileRecord::Directory(dir));
   std::sort(files.begin(), files.end(), [](const FileRecord& a, const FileRecord& b) { return a.path < b.path; });
   for (size_t i = 1; i < files.size(); ++i) {
     if (files[i].path == files[i - 1].path) {
@@ -94,7 +100,7 @@ RegisterResult Store::RegisterRemote(const RegisterRequest& request) {
     }
     throw Error(ErrorCode::kAlreadyExists, "Model '" + tag.ToString() + "' already exists");
   }
-  std::vector<FileRecord> files = RemoteFileRecords(request.files);
+  std::vector<FileRecord> files = RemoteFileRecords(request.files, request.directories);
 
   const auto now = std::chrono::system_clock::now();
   ModelInfo info = ModelInfo::Create(tag, "", now);

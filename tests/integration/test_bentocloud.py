@@ -222,6 +222,8 @@ class BentoMLSeededTest(BentoCloudTestCase):
         d = make_tree(self.path("bento"), files={"model.yaml": model_yaml("seeded", version),
                                                  "weights.bin": 2 * MiB,
                                                  "sub/config.json": b'{"k": 2}\n'})
+        os.chmod(os.path.join(d, "weights.bin"), 0o755)
+        os.makedirs(os.path.join(d, "empty", "deeper"))
         want = manifest(d, exclude=("model.yaml",))
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w:") as tf:
@@ -244,10 +246,15 @@ class BentoMLSeededTest(BentoCloudTestCase):
             rc, digest, n, err = self.cat_sha256(tag, rel, home=self.home2)
             self.assertEqual((0, w["sha256"], w["size"]), (rc, digest, n), err)
         # store-format.md: the sha256 of a BentoCloud member without a digest is empty (the
-        # member is known by a location key); it may be filled in once read, never wrong.
+        # member is known by a location key) until its bytes are stored; then it is theirs.
         files = self.files(tag, home=self.home2)
         for rel, w in want["files"].items():
-            self.assertIn(str(files[rel]["sha256"]).lower(), ("", w["sha256"]), rel)
+            self.assertEqual(w["sha256"], str(files[rel]["sha256"]).lower(), rel)
+        # The tar's modes and directories, empty ones included, come through the lazy pull.
+        self.assertNotEqual(0, files["weights.bin"]["mode"] & 0o111, "executable bit lost")
+        self.assertEqual(0, files["sub/config.json"]["mode"] & 0o111, "executable bit added")
+        for rel in ("empty", "empty/deeper", "sub"):
+            self.assertEqual("dir", files.get(rel, {}).get("type"), "%s: %r" % (rel, files.get(rel)))
 
 
 @needs_fuse

@@ -128,6 +128,23 @@ class S3RoundTripTest(S3TestCase):
         self.assertEqual(self.files(tag), self.files(tag, home=home2))
         self.assert_model_matches(tag, manifest(src), home=home2, read_back=1)
 
+    def test_zip_is_read_through_its_central_directory(self):
+        # A zip's modes and directories are in its central directory, at the end: the S3 reader
+        # seeks there and back, and a seek within a range already fetched costs no request.
+        src = make_model_src(self.path("src"), weights_size=2 * MiB)
+        tag = self.save("zipdemo:v1", src)
+        url = self.s3_export(tag, "s3://%s/%s/" % (BUCKET, self.prefix), "--format", "zip")
+        self.assertTrue(url.endswith("/zipdemo-v1.zip"), url)
+        before = len(self.requests())
+        home2 = self.path("home2")
+        self.assertEqual(tag, self.s3_import(url, home=home2))
+        gets = [r for r in self.requests()[before:] if r.startswith("GET ")]
+        self.assertLessEqual(len(gets), 8, "too many ranged GETs for a 2 MiB zip: %r" % gets)
+        files = self.files(tag, home=home2)
+        self.assertEqual(self.files(tag), files)
+        self.assertNotEqual(0, files["bin/run.sh"]["mode"] & 0o111, "executable bit lost")
+        self.assert_model_matches(tag, manifest(src), home=home2, read_back=1)
+
     def test_large_model_multipart_upload_round_trip(self):
         src = make_tree(self.path("src"), files={"big.bin": 40 * MiB, "small.txt": b"hello\n"})
         tag = self.save("bigs3:v1", src)

@@ -42,9 +42,13 @@ ModelRecord Model(const std::string& name, const std::string& version, int64_t c
 }
 
 FileRecord File(const std::string& path, const std::string& sha, uint64_t size, bool exec = false) {
-  return {path, FileType::kFile, exec, size, sha};
+  return FileRecord::LocalFile(path, exec, size, sha);
 }
-FileRecord Dir(const std::string& path) { return {path, FileType::kDirectory, true, 0, {}}; }
+FileRecord Dir(const std::string& path) {
+  FileRecord dir = FileRecord::Directory(path);
+  dir.executable = true;
+  return dir;
+}
 
 TEST_CASE("catalog keys", "[catalog]") {
   CHECK(ModelKey("m", "v1") == std::string("m\0v1", 4));
