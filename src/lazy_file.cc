@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <system_error>
 #include <thread>
@@ -34,6 +35,8 @@ void PwriteFull(int fd, const char* buf, size_t n, uint64_t offset, const std::s
   }
 }
 
+constexpr size_t kWriteBatch = 256 << 10;
+
 // Holds one of a semaphore's slots for its lifetime.
 class SlotGuard {
  public:
@@ -47,6 +50,12 @@ class SlotGuard {
 };
 
 }  // namespace
+
+Error DiscardedBytesError() {
+  return Error(ErrorCode::kCorruption,
+               "the fetched bytes of this file did not match its digest and were discarded; "
+               "open it again to fetch it afresh");
+}
 
 LazyFile::LazyFile(std::filesystem::path staging_path, uint64_t size, SegmentMap present,
                    remote::RangeFetcher* fetcher, Options options)
@@ -128,14 +137,30 @@ void LazyFile::FetchPiece(const Piece& piece) {
     cv_.notify_all();
   };
   try {
-    // Written as it arrives: no buffer of the piece's size, and each segment
-    // served as soon as it is whole.
+    // Written as it arrives, in batches of up to kWriteBatch (curl hands
+    // bodies over 16 KiB at a time; a write per piece would cost a system
+    // call each) that end at segment boundaries, so each segment is served
+    // as soon as it is whole and no buffer of the piece's size is needed.
     SlotGuard slot(&fetch_slots_);
-    uint64_t at = begin;
+    std::unique_ptr<char[]> batch(new char[kWriteBatch]);
+    size_t batched = 0;
+    uint64_t at = begin;  // where the batch goes
     fetcher_->FetchTo(begin, static_cast<size_t>(end - begin), [&](const char* data, size_t size) {
-      PwriteFull(fd_.get(), data, size, at, "cannot write staging file " + path_.string());
-      at += size;
-      publish(at);
+      while (size > 0) {
+        const uint64_t pos = at + batched;
+        const uint64_t boundary = std::min(end, present_.SegmentBegin(present_.SegmentOf(pos) + 1));
+        const size_t take = static_cast<size_t>(std::min<uint64_t>({size, kWriteBatch - batched, boundary - pos}));
+        std::memcpy(batch.get() + batched, data, take);
+        batched += take;
+        data += take;
+        size -= take;
+        if (batched == kWriteBatch || pos + take == boundary) {
+          PwriteFull(fd_.get(), batch.get(), batched, at, "cannot write staging file " + path_.string());
+          at += batched;
+          batched = 0;
+          publish(at);
+        }
+      }
     });
     if (next != stop) throw Error(ErrorCode::kIOError, "the fetch ended early");
   } catch (const std::exception& e) {
@@ -211,7 +236,14 @@ void LazyFile::StartReadahead(std::vector<Piece> pieces) {
 }
 
 size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> epoch) {
-  if (offset >= size_ || n == 0) return 0;
+  auto check_epoch = [&] {  // under mu_
+    if (epoch && *epoch != epoch_) throw DiscardedBytesError();
+  };
+  if (offset >= size_ || n == 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    check_epoch();
+    return 0;
+  }
   n = static_cast<size_t>(std::min<uint64_t>(n, size_ - offset));
   const uint64_t segment = options_.segment_size;
   size_t first = present_.SegmentOf(offset);
@@ -219,17 +251,10 @@ size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint
 
   std::vector<Piece> claimed;
   size_t piece_segments = 1;
-  auto check_epoch = [&] {  // under mu_
-    if (epoch && *epoch != epoch_) {
-      throw Error(ErrorCode::kCorruption,
-                  "the fetched bytes of this file did not match its digest and were discarded; "
-                  "open it again to fetch it afresh");
-    }
-  };
   {
     std::lock_guard<std::mutex> lock(mu_);
     check_epoch();
-    if (offset == last_end_) {
+    if (offset == last_end_) {  // never on the first read: one read is no sequence yet
       window_ = window_ == 0 ? segment : std::min(window_ * 2, options_.max_window);
       window_ = std::max(window_, segment);
     } else {
@@ -269,6 +294,15 @@ size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint
     }
     if (all) break;
   }
+  const size_t got = PreadFull(fd_.get(), out, n, offset, "cannot read staging file " + path_.string());
+  if (epoch) {
+    std::lock_guard<std::mutex> lock(mu_);
+    check_epoch();
+  }
+  return got;
+}
+
+size_t LazyFile::ReadPresent(uint64_t offset, size_t n, char* out) const {
   return PreadFull(fd_.get(), out, n, offset, "cannot read staging file " + path_.string());
 }
 
@@ -294,7 +328,7 @@ void LazyFile::Discard() {
   cv_.wait(lock, [&] { return std::none_of(in_flight_.begin(), in_flight_.end(), [](bool b) { return b; }); });
   present_ = SegmentMap(size_, options_.segment_size);
   ++epoch_;
-  last_end_ = 0;
+  last_end_ = kNoRead;
   window_ = 0;
   if (size_ > 0 && ::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
                                static_cast<off_t>(size_)) != 0) {

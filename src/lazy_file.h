@@ -6,7 +6,8 @@
 // and fetches absent ones through a RangeFetcher:
 //   - concurrent readers of one absent segment share one fetch; the others
 //     wait for it;
-//   - a read starting where the previous one ended is sequential: the
+//   - a read starting where the previous one ended is sequential (the
+//     first read of a LazyFile is not, so a lone read fetches no more): the
 //     readahead window doubles from one segment up to max_window, and the
 //     segments ahead of the read, up to the window, are fetched in the
 //     background by up to max_parallel concurrent fetches;
@@ -33,14 +34,21 @@
 
 #include "remote/range_fetcher.h"
 #include "src/segment_map.h"
+#include "util/error.h"
 #include "util/unique_fd.h"
 
 namespace modelfs {
 
+// What a read gets once the bytes of its era were discarded as wrong (see
+// LazyFile::Discard): Error(kCorruption) telling to open the file again.
+Error DiscardedBytesError();
+
 class LazyFile {
  public:
   struct Options {
-    uint64_t segment_size = 1 << 20;
+    // A lone random read fetches one segment: 256 KiB take ~0.5 ms on a
+    // fast link; sequential reads fetch many segments per request anyway.
+    uint64_t segment_size = 256 << 10;
     uint64_t max_window = 32 << 20;
     int max_parallel = 4;
   };
@@ -50,18 +58,25 @@ class LazyFile {
   // options.segment_size. *fetcher must outlive the LazyFile. Throws Error.
   LazyFile(std::filesystem::path staging_path, uint64_t size, SegmentMap present,
            remote::RangeFetcher* fetcher, Options options);
+  // Default options, in segments of `present`'s size.
   LazyFile(std::filesystem::path staging_path, uint64_t size, SegmentMap present,
            remote::RangeFetcher* fetcher)
-      : LazyFile(std::move(staging_path), size, std::move(present), fetcher, Options{}) {}
+      : LazyFile(std::move(staging_path), size, present, fetcher,
+                 Options{.segment_size = present.segment_size()}) {}
   ~LazyFile();
   LazyFile(const LazyFile&) = delete;
   LazyFile& operator=(const LazyFile&) = delete;
 
   // Reads up to `n` bytes at `offset` into `out`; fewer only at end of file.
   // Throws Error(kIOError) when a needed fetch fails. With `epoch`, throws
-  // Error(kCorruption) instead of fetching once Discard() moved past it, so
-  // a reader of discarded bytes cannot refill the file from its era.
+  // DiscardedBytesError() once Discard() moved past it, before fetching (a
+  // reader of discarded bytes cannot refill the file from its era) and
+  // after copying (what it copied may be of the discarded bytes).
   size_t ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> epoch = std::nullopt);
+
+  // Reads bytes the caller knows are present (below PresentPrefix()) from
+  // the staging file, fetching nothing. Throws Error.
+  size_t ReadPresent(uint64_t offset, size_t n, char* out) const;
 
   SegmentMap Snapshot() const;
   // Bytes from offset 0 up to the first absent segment.
@@ -114,7 +129,8 @@ class LazyFile {
   std::vector<bool> in_flight_;              // guarded by mu_
   std::vector<uint32_t> failures_;           // per segment, guarded by mu_
   std::vector<std::string> last_error_;      // per segment, guarded by mu_
-  uint64_t last_end_ = 0;                    // end of the previous read
+  static constexpr uint64_t kNoRead = ~uint64_t{0};
+  uint64_t last_end_ = kNoRead;              // end of the previous read
   uint64_t window_ = 0;                      // readahead window, bytes
   uint64_t fetched_bytes_ = 0;
   uint64_t epoch_ = 0;                       // guarded by mu_

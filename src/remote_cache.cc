@@ -88,8 +88,10 @@ std::shared_ptr<RemoteFile> RemoteCache::Open(const std::string& id, uint64_t si
     auto value = index_->Get(cache::Column::kFetch, id);
     auto state = value ? FetchState::Decode(*value) : std::nullopt;
     auto map = state && !state->segments.empty() ? SegmentMap::Decode(state->segments) : std::nullopt;
-    if (map && map->file_size() == size && map->segment_size() == options_.segment_size) {
-      present = std::move(*map);
+    if (map && map->file_size() == size) {
+      // (staged by a version of modelfs with another segment size)
+      present = map->segment_size() == options_.segment_size ? std::move(*map)
+                                                             : map->Regrid(options_.segment_size);
     }
   }
   std::weak_ptr<Slot> weak_slot = slot;

@@ -1,24 +1,21 @@
 // src/remote_file.cc — see remote_file.h.
 #include "src/remote_file.h"
 
-#include <fcntl.h>
-
 #include <algorithm>
+#include <memory>
+#include <system_error>
 #include <utility>
-#include <vector>
 
 #include <spdlog/spdlog.h>
 
 #include "src/catalog_records.h"
 #include "util/error.h"
-#include "util/file_io.h"
 #include "util/hex.h"
-#include "util/unique_fd.h"
 
 namespace modelfs {
 namespace {
 
-constexpr uint64_t kHashStep = 1 << 20;
+constexpr size_t kHashStep = 1 << 20;
 
 }  // namespace
 
@@ -33,6 +30,15 @@ RemoteFile::RemoteFile(std::string id, std::filesystem::path staging_path, uint6
     throw Error(ErrorCode::kInvalidArgument, "not a remote content id");
   }
   ResetDigest();
+}
+
+RemoteFile::~RemoteFile() {
+  std::future<void> hasher;
+  {
+    std::lock_guard<std::mutex> lock(hasher_mu_);
+    hasher = std::move(hasher_);
+  }
+  if (hasher.valid()) hasher.wait();
 }
 
 void RemoteFile::ResetDigest() {
@@ -52,51 +58,66 @@ bool RemoteFile::verified() const {
 }
 
 size_t RemoteFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> generation) {
-  const uint64_t era = lazy_.epoch();
-  const size_t got = lazy_.ReadAt(offset, n, out, generation);
-  // Another reader may have verified, failed and discarded the file since
-  // this one read: its bytes are of that era and are never served.
-  auto check_era = [&] {
-    if (lazy_.epoch() != era) {
-      throw Error(ErrorCode::kCorruption,
-                  "the fetched bytes of this file did not match its digest and were discarded; "
-                  "open it again to fetch it afresh");
-    }
-  };
-  check_era();
+  // Another reader may verify, fail and discard the file while this one
+  // reads: bytes of a discarded era are never served (LazyFile checks).
+  const uint64_t era = generation.value_or(lazy_.epoch());
+  const size_t got = lazy_.ReadAt(offset, n, out, era);
   if (lazy_.complete()) {
     bool first = false;
     {
       std::lock_guard<std::mutex> lock(digest_mu_);
       if (!verified_) {
-        check_era();
+        if (lazy_.epoch() != era) throw DiscardedBytesError();
         VerifyComplete();  // throws on a mismatch
         first = true;
       }
     }
     if (first && on_verified_) on_verified_();
-  } else {
-    // Keep the digest abreast of sequential readers: twice what was read.
-    AdvanceDigest(2 * static_cast<uint64_t>(got) + kHashStep);
+  } else if (digest_) {
+    StartHashing();
   }
   return got;
 }
 
-void RemoteFile::AdvanceDigest(uint64_t budget) {
-  std::unique_lock<std::mutex> lock(digest_mu_, std::try_to_lock);
-  if (!lock.owns_lock() || verified_ || !digest_) return;
-  HashUpTo(std::min(lazy_.PresentPrefix(), hashed_ + budget));
+void RemoteFile::StartHashing() {
+  std::lock_guard<std::mutex> lock(hasher_mu_);
+  if (hashing_) return;
+  if (hasher_.valid()) hasher_.wait();  // finished: it cleared hashing_
+  hashing_ = true;
+  try {
+    hasher_ = std::async(std::launch::async, [this] {
+      try {
+        AdvanceDigest();
+      } catch (const std::exception& e) {
+        // The bytes stay unhashed; the check of the complete file reads them again.
+        spdlog::warn("cannot hash {}: {}", lazy_.staging_path().string(), e.what());
+      }
+      std::lock_guard<std::mutex> lock(hasher_mu_);
+      hashing_ = false;
+    });
+  } catch (const std::system_error&) {
+    hashing_ = false;  // no thread: the check of the complete file hashes it all
+  }
+}
+
+void RemoteFile::AdvanceDigest() {
+  // Until the present prefix stops growing: a sequential read keeps it moving.
+  for (;;) {
+    std::unique_lock<std::mutex> lock(digest_mu_, std::try_to_lock);
+    if (!lock.owns_lock() || verified_ || !digest_) return;
+    const uint64_t limit = lazy_.PresentPrefix();
+    if (hashed_ >= limit) return;
+    HashUpTo(limit);
+  }
 }
 
 void RemoteFile::HashUpTo(uint64_t limit) {
   if (hashed_ >= limit) return;
-  std::vector<char> buf(static_cast<size_t>(std::min<uint64_t>(kHashStep * 4, limit - hashed_)));
-  UniqueFd fd(::open(lazy_.staging_path().c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) ThrowErrno("cannot read staging file " + lazy_.staging_path().string());
+  std::unique_ptr<char[]> buf(new char[kHashStep]);
   while (hashed_ < limit) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), limit - hashed_));
-    PreadFull(fd.get(), buf.data(), n, hashed_, "cannot read staging file " + lazy_.staging_path().string());
-    digest_->Update(buf.data(), n);
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kHashStep, limit - hashed_));
+    lazy_.ReadPresent(hashed_, n, buf.get());
+    digest_->Update(buf.get(), n);
     hashed_ += n;
   }
 }

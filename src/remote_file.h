@@ -3,8 +3,9 @@
 //
 // Bytes are served from the staging file as their segments arrive (they
 // cannot be checked before the whole file is there). The digest is computed
-// along the way, over the prefix of the file already present, a bounded step
-// per read so readers are not held up. Once every segment is present no byte
+// along the way, over the prefix of the file already present, by a
+// background thread that reads start when it is behind, so readers are not
+// held up. Once every segment is present no byte
 // is served before the whole file matched its digest; a mismatch discards
 // every fetched byte (the read fails with Error(kCorruption) and the next one
 // fetches again), so wrong bytes are never kept or served twice. Thread-safe.
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -32,6 +34,8 @@ class RemoteFile {
   RemoteFile(std::string id, std::filesystem::path staging_path, uint64_t size, SegmentMap present,
              std::unique_ptr<remote::RangeFetcher> fetcher, LazyFile::Options options,
              std::function<void()> on_verified);
+  // Waits for the background hashing.
+  ~RemoteFile();
   RemoteFile(const RemoteFile&) = delete;
   RemoteFile& operator=(const RemoteFile&) = delete;
 
@@ -52,9 +56,10 @@ class RemoteFile {
   const LazyFile& lazy() const { return lazy_; }
 
  private:
-  // Hashes up to `budget` more bytes of the present prefix (skipped when
-  // another thread is hashing).
-  void AdvanceDigest(uint64_t budget);
+  // Starts the background hashing of the present prefix unless it runs.
+  void StartHashing();
+  // Hashes the present prefix (skipped when another thread is hashing).
+  void AdvanceDigest();
   // Hashes [hashed_, limit) of the staging file; under digest_mu_.
   void HashUpTo(uint64_t limit);
   // Finishes and checks the digest of the complete file; under digest_mu_.
@@ -70,6 +75,10 @@ class RemoteFile {
   std::unique_ptr<MessageDigest> digest_;  // over [0, hashed_)
   uint64_t hashed_ = 0;
   bool verified_ = false;
+
+  std::mutex hasher_mu_;
+  std::future<void> hasher_;  // the background hashing, guarded by hasher_mu_
+  bool hashing_ = false;      // guarded by hasher_mu_
 };
 
 }  // namespace modelfs

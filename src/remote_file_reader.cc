@@ -7,19 +7,8 @@
 
 namespace modelfs {
 
-void RemoteFileReader::CheckGeneration() const {
-  if (file_->generation() != generation_) {
-    throw Error(ErrorCode::kCorruption,
-                "the fetched bytes of this file did not match its digest and were discarded; "
-                "open it again to fetch it afresh");
-  }
-}
-
 size_t RemoteFileReader::ReadAt(uint64_t offset, size_t n, char* out) {
-  CheckGeneration();
-  const size_t got = file_->ReadAt(offset, n, out, generation_);
-  CheckGeneration();
-  return got;
+  return file_->ReadAt(offset, n, out, generation_);
 }
 
 size_t RemoteFileReader::ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) {

@@ -33,8 +33,6 @@ class RemoteFileReader : public FileReader {
   const std::shared_ptr<RemoteFile>& file() const { return file_; }
 
  private:
-  void CheckGeneration() const;
-
   std::shared_ptr<RemoteFile> file_;
   const uint64_t generation_;
   std::mutex mu_;

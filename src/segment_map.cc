@@ -33,6 +33,18 @@ void SegmentMap::Set(size_t i) {
   }
 }
 
+SegmentMap SegmentMap::Regrid(uint64_t segment_size) const {
+  SegmentMap out(file_size_, segment_size);
+  for (size_t j = 0; j < out.segments(); ++j) {
+    const uint64_t begin = out.SegmentBegin(j);
+    const uint64_t last = begin + out.SegmentLength(j) - 1;
+    bool all = true;
+    for (size_t i = SegmentOf(begin); all && i <= SegmentOf(last); ++i) all = bits_[i];
+    if (all) out.Set(j);
+  }
+  return out;
+}
+
 uint64_t SegmentMap::SegmentLength(size_t i) const {
   Check(i);
   uint64_t begin = SegmentBegin(i);

@@ -37,6 +37,10 @@ class SegmentMap {
   uint64_t SegmentBegin(size_t i) const { return static_cast<uint64_t>(i) * segment_size_; }
   uint64_t SegmentLength(size_t i) const;
 
+  // The same bytes in segments of `segment_size`: a new segment is present
+  // when every byte of it was. Throws Error(kInvalidArgument) for 0.
+  SegmentMap Regrid(uint64_t segment_size) const;
+
   // Fixed64 file_size, fixed64 segment_size, then one bit per segment
   // (little-endian bit order), unused trailing bits zero.
   std::string Encode() const;

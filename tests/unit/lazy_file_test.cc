@@ -173,6 +173,21 @@ TEST_CASE("SegmentMap of edge sizes", "[lazy]") {
   CHECK(SegmentMap::Decode(small.Encode()) == small);
 }
 
+TEST_CASE("SegmentMap regrids to another segment size", "[lazy]") {
+  SegmentMap map(5 * kMiB / 2, kMiB);  // segments 0, 1 and a half one
+  map.Set(0);
+  map.Set(2);
+  SegmentMap finer = map.Regrid(kMiB / 4);
+  REQUIRE(finer.segments() == 10);
+  for (size_t i = 0; i < 10; ++i) CHECK(finer.Has(i) == (i < 4 || i >= 8));
+  SegmentMap coarser = finer.Regrid(2 * kMiB);  // [0, 2 MiB) lacks 1-2 MiB; [2, 2.5) present
+  REQUIRE(coarser.segments() == 2);
+  CHECK_FALSE(coarser.Has(0));
+  CHECK(coarser.Has(1));
+  CHECK(SegmentMap(0, kMiB).Regrid(kMiB / 4).segments() == 0);
+  CHECK_THROWS_AS(map.Regrid(0), Error);
+}
+
 TEST_CASE("LazyFile of 0 bytes and mismatched maps", "[lazy]") {
   TempDir dir("lazy");
   FailingFetcher failing;
@@ -206,6 +221,7 @@ TEST_CASE("LazyFile reads ahead in parallel on sequential access only", "[lazy]"
   TempDir dir("lazy");
   MemoryFetcher memory;
   LazyFile::Options options;
+  options.segment_size = kMiB;
   options.max_window = 8 * kMiB;
   options.max_parallel = 4;
   {
