@@ -36,16 +36,7 @@ class S3Client::ObjectReader : public ByteSource {
         if (requested_ >= info_.size) return 0;
         next_ = FetchNextRange();
       }
-      const uint64_t next_start = range_start_ + range_.size();
-      try {
-        range_ = next_.get();
-      } catch (...) {
-        failed_ = true;
-        throw;
-      }
-      range_start_ = next_start;
-      position_ = 0;
-      if (requested_ < info_.size) next_ = FetchNextRange();
+      TakeNextRange();
     }
     size_t n = std::min(capacity, range_.size() - position_);
     std::copy_n(range_.data() + position_, n, buffer);
@@ -64,17 +55,9 @@ class S3Client::ObjectReader : public ByteSource {
       position_ = static_cast<size_t>(offset - range_start_);
       return true;
     }
-    const uint64_t next_start = range_start_ + range_.size();
-    if (next_.valid() && offset >= next_start && offset < requested_) {
-      try {
-        range_ = next_.get();
-      } catch (...) {
-        failed_ = true;
-        throw;
-      }
-      range_start_ = next_start;
+    if (next_.valid() && offset >= range_start_ + range_.size() && offset < requested_) {
+      TakeNextRange();
       position_ = static_cast<size_t>(offset - range_start_);
-      if (requested_ < info_.size) next_ = FetchNextRange();
       return true;
     }
     if (next_.valid()) next_.wait();  // its result is of no use
@@ -87,6 +70,21 @@ class S3Client::ObjectReader : public ByteSource {
   bool seekable() const override { return true; }
 
  private:
+  // Makes the range read ahead (next_, valid) the one at hand, from its
+  // start, and starts reading the one after it.
+  void TakeNextRange() {
+    const uint64_t next_start = range_start_ + range_.size();
+    try {
+      range_ = next_.get();
+    } catch (...) {
+      failed_ = true;
+      throw;
+    }
+    range_start_ = next_start;
+    position_ = 0;
+    if (requested_ < info_.size) next_ = FetchNextRange();
+  }
+
   // Starts fetching the range after the last one asked for, in the background.
   std::future<std::string> FetchNextRange() {
     uint64_t first = requested_;
