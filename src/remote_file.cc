@@ -73,7 +73,7 @@ size_t RemoteFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<ui
       }
     }
     if (first && on_verified_) on_verified_();
-  } else if (digest_) {
+  } else if (!remote_id::IsLocation(id_)) {  // (digest_ is guarded by digest_mu_)
     StartHashing();
   }
   return got;
