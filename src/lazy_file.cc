@@ -16,6 +16,7 @@
 #include <thread>
 #include <utility>
 
+#include "util/aligned_buffer.h"
 #include "util/error.h"
 #include "util/file_io.h"
 
@@ -34,8 +35,6 @@ void PwriteFull(int fd, const char* buf, size_t n, uint64_t offset, const std::s
     offset += static_cast<uint64_t>(w);
   }
 }
-
-constexpr size_t kWriteBatch = 256 << 10;
 
 // Holds one of a semaphore's slots for its lifetime.
 class SlotGuard {
@@ -64,7 +63,8 @@ LazyFile::LazyFile(std::filesystem::path staging_path, uint64_t size, SegmentMap
       fetcher_(fetcher),
       options_(options),
       fetch_slots_(std::max(1, options.max_parallel)),
-      present_(std::move(present)) {
+      present_(std::move(present)),
+      recent_(options.recent_segments, options.segment_size) {
   if (options_.segment_size == 0 || options_.max_parallel < 1) {
     throw Error(ErrorCode::kInvalidArgument,
                 "lazy file options need a segment size above 0 and at least one parallel fetch");
@@ -84,6 +84,7 @@ LazyFile::LazyFile(std::filesystem::path staging_path, uint64_t size, SegmentMap
       ::ftruncate(fd_.get(), static_cast<off_t>(size_)) != 0) {
     ThrowErrno("cannot size staging file " + path_.string());
   }
+  direct_fd_.Reset(::open(path_.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC));  // optional
   in_flight_.assign(present_.segments(), false);
   failures_.assign(present_.segments(), 0);
   last_error_.assign(present_.segments(), std::string());
@@ -116,50 +117,42 @@ void LazyFile::ClaimLocked(size_t first, size_t last, size_t piece_segments,
 }
 
 void LazyFile::FetchPiece(const Piece& piece) {
-  const uint64_t begin = present_.SegmentBegin(piece.first);
   const uint64_t end = std::min(size_, present_.SegmentBegin(piece.first + piece.count));
   const size_t stop = piece.first + piece.count;
-  size_t next = piece.first;  // the first segment of the piece not yet present
-  // Marks the segments wholly written below `at` present, waking their readers.
-  auto publish = [&](uint64_t at) {
-    size_t done = next;
-    while (done < stop && present_.SegmentBegin(done) + present_.SegmentLength(done) <= at) ++done;
-    if (done == next) return;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (size_t i = next; i < done; ++i) {
-        present_.Set(i);
-        in_flight_[i] = false;
-        fetched_bytes_ += present_.SegmentLength(i);
-      }
-    }
-    next = done;
-    cv_.notify_all();
-  };
+  size_t next = piece.first;  // the segment being received
   try {
-    // Written as it arrives, in batches of up to kWriteBatch (curl hands
-    // bodies over 16 KiB at a time; a write per piece would cost a system
-    // call each) that end at segment boundaries, so each segment is served
-    // as soon as it is whole and no buffer of the piece's size is needed.
+    // Each segment is received into a buffer of its own, written to the
+    // staging file from there, then served (and kept in memory) as soon as
+    // it is whole, while the rest of the piece is still arriving.
     SlotGuard slot(&fetch_slots_);
-    std::unique_ptr<char[]> batch(new char[kWriteBatch]);
-    size_t batched = 0;
-    uint64_t at = begin;  // where the batch goes
-    fetcher_->FetchTo(begin, static_cast<size_t>(end - begin), [&](const char* data, size_t size) {
+    RecentSegments::Buffer buffer;
+    size_t filled = 0;
+    fetcher_->FetchTo(present_.SegmentBegin(next), static_cast<size_t>(end - present_.SegmentBegin(next)),
+                      [&](const char* data, size_t size) {
       while (size > 0) {
-        const uint64_t pos = at + batched;
-        const uint64_t boundary = std::min(end, present_.SegmentBegin(present_.SegmentOf(pos) + 1));
-        const size_t take = static_cast<size_t>(std::min<uint64_t>({size, kWriteBatch - batched, boundary - pos}));
-        std::memcpy(batch.get() + batched, data, take);
-        batched += take;
+        if (!buffer.bytes) {
+          std::lock_guard<std::mutex> lock(mu_);
+          buffer = recent_.Acquire();
+        }
+        const size_t length = static_cast<size_t>(present_.SegmentLength(next));
+        const size_t take = std::min(size, length - filled);
+        std::memcpy(buffer.data() + filled, data, take);
+        filled += take;
         data += take;
         size -= take;
-        if (batched == kWriteBatch || pos + take == boundary) {
-          PwriteFull(fd_.get(), batch.get(), batched, at, "cannot write staging file " + path_.string());
-          at += batched;
-          batched = 0;
-          publish(at);
+        if (filled < length) continue;
+        WriteStaging(buffer.data(), length, present_.SegmentBegin(next));
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          present_.Set(next);
+          in_flight_[next] = false;
+          fetched_bytes_ += length;
+          recent_.Put(next, std::move(buffer));
         }
+        cv_.notify_all();
+        buffer = {};
+        filled = 0;
+        ++next;
       }
     });
     if (next != stop) throw Error(ErrorCode::kIOError, "the fetch ended early");
@@ -235,13 +228,14 @@ void LazyFile::StartReadahead(std::vector<Piece> pieces) {
   }
 }
 
-size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> epoch) {
-  auto check_epoch = [&] {  // under mu_
-    if (epoch && *epoch != epoch_) throw DiscardedBytesError();
-  };
+void LazyFile::CheckEpoch(std::optional<uint64_t> epoch) const {
+  if (epoch && *epoch != epoch_) throw DiscardedBytesError();
+}
+
+size_t LazyFile::AwaitPresent(uint64_t offset, size_t n, std::optional<uint64_t> epoch) {
   if (offset >= size_ || n == 0) {
     std::lock_guard<std::mutex> lock(mu_);
-    check_epoch();
+    CheckEpoch(epoch);
     return 0;
   }
   n = static_cast<size_t>(std::min<uint64_t>(n, size_ - offset));
@@ -253,7 +247,7 @@ size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint
   size_t piece_segments = 1;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    check_epoch();
+    CheckEpoch(epoch);
     if (offset == last_end_) {  // never on the first read: one read is no sequence yet
       window_ = window_ == 0 ? segment : std::min(window_ * 2, options_.max_window);
       window_ = std::max(window_, segment);
@@ -276,7 +270,7 @@ size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint
     FetchAll(claimed);  // throws Error(kIOError) on failure
     claimed.clear();
     std::unique_lock<std::mutex> lock(mu_);
-    check_epoch();
+    CheckEpoch(epoch);
     ClaimLocked(first, last, piece_segments, &claimed);  // released by a failed fetch
     if (!claimed.empty()) continue;
     std::vector<uint32_t> failures(failures_.begin() + first, failures_.begin() + last + 1);
@@ -292,18 +286,111 @@ size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint
       all = false;
       if (failures_[i] != failures[i - first]) throw Error(ErrorCode::kIOError, last_error_[i]);
     }
-    if (all) break;
+    if (all) return n;
   }
-  const size_t got = PreadFull(fd_.get(), out, n, offset, "cannot read staging file " + path_.string());
-  if (epoch) {
-    std::lock_guard<std::mutex> lock(mu_);
-    check_epoch();
-  }
-  return got;
 }
 
-size_t LazyFile::ReadPresent(uint64_t offset, size_t n, char* out) const {
-  return PreadFull(fd_.get(), out, n, offset, "cannot read staging file " + path_.string());
+template <typename FromMemory, typename FromDisk>
+void LazyFile::ForEachSource(uint64_t offset, size_t n, FromMemory from_memory,
+                             FromDisk from_disk) const {
+  const uint64_t end = offset + n;
+  std::vector<std::pair<RecentSegments::Buffer, uint64_t>> held;  // (buffer, segment begin)
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = present_.SegmentOf(offset); i < present_.segments() && present_.SegmentBegin(i) < end; ++i) {
+      const RecentSegments::Buffer* buffer = recent_.Find(i);
+      held.emplace_back(buffer ? *buffer : RecentSegments::Buffer{}, present_.SegmentBegin(i));
+    }
+  }
+  uint64_t disk_from = offset;  // start of the run of segments not in memory
+  auto flush_disk = [&](uint64_t until) {
+    if (until > disk_from) from_disk(disk_from, static_cast<size_t>(until - disk_from), static_cast<size_t>(disk_from - offset));
+  };
+  for (const auto& [buffer, begin] : held) {
+    const uint64_t from = std::max(offset, begin);
+    const uint64_t to = std::min(end, begin + options_.segment_size);
+    if (!buffer.bytes) continue;
+    flush_disk(from);
+    from_memory(buffer, static_cast<size_t>(from - begin), static_cast<size_t>(to - from),
+                static_cast<size_t>(from - offset));
+    disk_from = to;
+  }
+  flush_disk(end);
+}
+
+size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> epoch) {
+  n = AwaitPresent(offset, n, epoch);
+  if (n == 0) return 0;
+  ForEachSource(
+      offset, n,
+      [&](const RecentSegments::Buffer& buffer, size_t at, size_t length, size_t position) {
+        std::memcpy(out + position, buffer.data() + at, length);
+      },
+      [&](uint64_t from, size_t length, size_t position) {
+        if (ReadStaging(out + position, length, from) != length) {
+          throw Error(ErrorCode::kIOError, "the staging file " + path_.string() + " is short");
+        }
+      });
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckEpoch(epoch);  // what was copied may be of discarded bytes
+  return n;
+}
+
+size_t LazyFile::ReadSegments(uint64_t offset, size_t n, std::optional<uint64_t> epoch,
+                              std::vector<FileReader::Segment>* out) {
+  n = AwaitPresent(offset, n, epoch);
+  if (n == 0) return 0;
+  ForEachSource(
+      offset, n,
+      [&](const RecentSegments::Buffer& buffer, size_t at, size_t length, size_t) {
+        out->push_back({buffer.bytes, buffer.pad + at, length});
+      },
+      [&](uint64_t from, size_t length, size_t) {
+        auto bytes = std::make_shared<std::string>(length + kDirectIoAlignment, '\0');
+        const auto address = reinterpret_cast<uintptr_t>(bytes->data());
+        const size_t pad = (kDirectIoAlignment - address % kDirectIoAlignment) % kDirectIoAlignment;
+        if (ReadStaging(bytes->data() + pad, length, from) != length) {
+          throw Error(ErrorCode::kIOError, "the staging file " + path_.string() + " is short");
+        }
+        out->push_back({std::move(bytes), pad, length});
+      });
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckEpoch(epoch);  // what was gathered may be of discarded bytes
+  return n;
+}
+
+void LazyFile::VisitPresent(uint64_t offset, size_t n,
+                            const std::function<void(const char* data, size_t size)>& visit) const {
+  AlignedBuffer scratch;
+  ForEachSource(
+      offset, n,
+      [&](const RecentSegments::Buffer& buffer, size_t at, size_t length, size_t) {
+        visit(buffer.data() + at, length);
+      },
+      [&](uint64_t from, size_t length, size_t) {
+        constexpr size_t kStep = 1 << 20;
+        if (!scratch) scratch = AllocateAligned(kStep);
+        for (size_t done = 0; done < length;) {
+          const size_t step = std::min(kStep, length - done);
+          if (ReadStaging(scratch.get(), step, from + done) != step) {
+            throw Error(ErrorCode::kIOError, "the staging file " + path_.string() + " is short");
+          }
+          visit(scratch.get(), step);
+          done += step;
+        }
+      });
+}
+
+void LazyFile::WriteStaging(const char* data, size_t n, uint64_t offset) {
+  const bool direct = direct_fd_.valid() && DirectIoAligned(data, offset, n);
+  PwriteFull(direct ? direct_fd_.get() : fd_.get(), data, n, offset,
+             "cannot write staging file " + path_.string());
+}
+
+size_t LazyFile::ReadStaging(char* out, size_t n, uint64_t offset) const {
+  const bool direct = direct_fd_.valid() && DirectIoAligned(out, offset, n) && offset + n <= size_;
+  return PreadFull(direct ? direct_fd_.get() : fd_.get(), out, n, offset,
+                   "cannot read staging file " + path_.string());
 }
 
 SegmentMap LazyFile::Snapshot() const {
@@ -330,6 +417,7 @@ void LazyFile::Discard() {
   ++epoch_;
   last_end_ = kNoRead;
   window_ = 0;
+  recent_.Clear();
   if (size_ > 0 && ::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
                                static_cast<off_t>(size_)) != 0) {
     // No hole punching here: the bytes stay until overwritten, but the map

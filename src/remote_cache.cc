@@ -1,6 +1,7 @@
 // src/remote_cache.cc — see remote_cache.h.
 #include "src/remote_cache.h"
 
+#include <atomic>
 #include <chrono>
 #include <system_error>
 #include <utility>
@@ -30,10 +31,12 @@ struct RemoteCache::Slot {
   // Guarded by mu:
   bool retired = false;          // materialized or forgotten: progress no longer written
   bool verified = false;         // waiting for (or done with) materialization
-  int64_t access_ns = 0;
   size_t checkpointed_segments = SIZE_MAX;
   // The file, kept alive until it is materialized (guarded by RemoteCache::mu_).
   std::shared_ptr<RemoteFile> pending;
+  // Atomic, so that opening a content does not wait for `mu` while a
+  // materialization of several seconds holds it.
+  std::atomic<int64_t> access_ns{0};
 };
 
 RemoteCache::RemoteCache(std::filesystem::path staging_dir, cache::Index* index,
@@ -76,7 +79,6 @@ std::shared_ptr<RemoteFile> RemoteCache::Open(const std::string& id, uint64_t si
   std::shared_ptr<Slot>& slot = slots_[id];
   if (!slot) slot = std::make_shared<Slot>(id);
   if (auto file = slot->file.lock()) {
-    std::lock_guard<std::mutex> slot_lock(slot->mu);
     slot->access_ns = NowNs();
     return file;
   }
@@ -124,7 +126,7 @@ void RemoteCache::Checkpoint(Slot* slot, RemoteFile* file, bool durable) {
   try {
     if (durable) file->lazy().Sync();
     cache::Index::Batch batch;
-    batch.Put(cache::Column::kFetch, slot->id, FetchState{slot->access_ns, snapshot.Encode()}.Encode());
+    batch.Put(cache::Column::kFetch, slot->id, FetchState{slot->access_ns.load(), snapshot.Encode()}.Encode());
     index_->Write(batch, /*sync=*/false);
     slot->checkpointed_segments = snapshot.count();
   } catch (const std::exception& e) {

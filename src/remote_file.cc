@@ -62,6 +62,25 @@ size_t RemoteFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<ui
   // reads: bytes of a discarded era are never served (LazyFile checks).
   const uint64_t era = generation.value_or(lazy_.epoch());
   const size_t got = lazy_.ReadAt(offset, n, out, era);
+  AfterRead(era);
+  return got;
+}
+
+size_t RemoteFile::ReadSegments(uint64_t offset, size_t n, std::vector<FileReader::Segment>* out,
+                                std::optional<uint64_t> generation) {
+  const uint64_t era = generation.value_or(lazy_.epoch());
+  const size_t first = out->size();
+  try {
+    const size_t got = lazy_.ReadSegments(offset, n, era, out);
+    AfterRead(era);
+    return got;
+  } catch (...) {
+    out->resize(first);  // nothing of a failed read is served
+    throw;
+  }
+}
+
+void RemoteFile::AfterRead(uint64_t era) {
   if (lazy_.complete()) {
     bool first = false;
     {
@@ -76,7 +95,6 @@ size_t RemoteFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<ui
   } else if (!remote_id::IsLocation(id_)) {  // (digest_ is guarded by digest_mu_)
     StartHashing();
   }
-  return got;
 }
 
 void RemoteFile::StartHashing() {
@@ -112,12 +130,9 @@ void RemoteFile::AdvanceDigest() {
 }
 
 void RemoteFile::HashUpTo(uint64_t limit) {
-  if (hashed_ >= limit) return;
-  std::unique_ptr<char[]> buf(new char[kHashStep]);
   while (hashed_ < limit) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(kHashStep, limit - hashed_));
-    lazy_.ReadPresent(hashed_, n, buf.get());
-    digest_->Update(buf.get(), n);
+    lazy_.VisitPresent(hashed_, n, [&](const char* data, size_t size) { digest_->Update(data, size); });
     hashed_ += n;
   }
 }

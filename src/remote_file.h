@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "remote/range_fetcher.h"
 #include "src/lazy_file.h"
@@ -45,6 +46,10 @@ class RemoteFile {
   // discarded since.
   size_t ReadAt(uint64_t offset, size_t n, char* out,
                 std::optional<uint64_t> generation = std::nullopt);
+  // The same, as views (see LazyFile::ReadSegments); appends nothing when
+  // it throws.
+  size_t ReadSegments(uint64_t offset, size_t n, std::vector<FileReader::Segment>* out,
+                      std::optional<uint64_t> generation = std::nullopt);
 
   const std::string& id() const { return id_; }
   uint64_t size() const { return lazy_.size(); }
@@ -56,6 +61,9 @@ class RemoteFile {
   const LazyFile& lazy() const { return lazy_; }
 
  private:
+  // After a read of the era `era`: verifies a complete file (throwing on a
+  // mismatch), or moves the digest along.
+  void AfterRead(uint64_t era);
   // Starts the background hashing of the present prefix unless it runs.
   void StartHashing();
   // Hashes the present prefix (skipped when another thread is hashing).

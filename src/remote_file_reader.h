@@ -23,8 +23,6 @@ class RemoteFileReader : public FileReader {
   explicit RemoteFileReader(std::shared_ptr<RemoteFile> file)
       : file_(std::move(file)), generation_(file_->generation()) {}
 
-  // One segment, read into a buffer of this reader (recycled once the
-  // previous caller let go of it).
   size_t ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) override;
   size_t ReadAt(uint64_t offset, size_t n, char* out) override;
   uint64_t size() const override { return file_->size(); }
@@ -35,8 +33,6 @@ class RemoteFileReader : public FileReader {
  private:
   std::shared_ptr<RemoteFile> file_;
   const uint64_t generation_;
-  std::mutex mu_;
-  std::vector<std::shared_ptr<std::string>> spares_;  // guarded by mu_
 };
 
 }  // namespace modelfs

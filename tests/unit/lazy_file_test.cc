@@ -16,7 +16,9 @@
 #include "remote/http_client.h"
 #include "remote/http_range_fetcher.h"
 #include "remote/retry_policy.h"
+#include "src/recent_segments.h"
 #include "src/segment_map.h"
+#include "util/aligned_buffer.h"
 #include "tests/unit/sim_fixture.h"
 #include "tests/unit/test_util.h"
 
@@ -359,6 +361,74 @@ TEST_CASE("LazyFile reopened from a snapshot serves present segments offline", "
   CHECK(r.CdnBytes() == before);
   // An absent segment needs the network, which this fetcher refuses.
   CHECK(ThrownCode([&] { Read(g, 5 * kMiB, 10); }) == "kIOError");
+}
+
+namespace {
+
+// Joins the views of LazyFile::ReadSegments.
+std::string Join(const std::vector<FileReader::Segment>& segments) {
+  std::string out;
+  for (const auto& s : segments) out.append(s.buffer->data() + s.offset, s.length);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("RecentSegments keeps the newest segments, aligned, and recycles free buffers", "[lazy]") {
+  RecentSegments recent(2, 4096);
+  RecentSegments::Buffer a = recent.Acquire();
+  CHECK(reinterpret_cast<uintptr_t>(a.data()) % kDirectIoAlignment == 0);
+  CHECK(a.bytes->size() >= a.pad + 4096);
+  std::memset(a.data(), 'a', 4096);
+  recent.Put(0, a);
+  recent.Put(1, recent.Acquire());
+  REQUIRE(recent.Find(0) != nullptr);
+  CHECK(recent.Find(0)->data()[4095] == 'a');
+  recent.Put(2, recent.Acquire());  // drops segment 0, the oldest
+  CHECK(recent.Find(0) == nullptr);
+  CHECK(recent.Find(1) != nullptr);
+  CHECK(recent.Find(2) != nullptr);
+  // Segment 0's buffer is still held here, so it is not handed out again.
+  std::string* held = a.bytes.get();
+  CHECK(recent.Acquire().bytes.get() != held);
+  a = {};
+  CHECK(recent.Acquire().bytes.get() == held);
+  recent.Clear();
+  CHECK(recent.Find(1) == nullptr);
+}
+
+TEST_CASE("LazyFile serves views from memory, and from the staging file once dropped", "[lazy]") {
+  TempDir dir("lazy");
+  MemoryFetcher memory;
+  LazyFile::Options options;
+  options.segment_size = kMiB;
+  options.recent_segments = 2;
+  LazyFile f(dir / "views", kFileSize, Empty(), &memory, options);
+  // Three segments fetched by one read: the first no longer in memory.
+  std::vector<FileReader::Segment> views;
+  REQUIRE(f.ReadSegments(kMiB + 100, 3 * kMiB, std::nullopt, &views) == 3 * kMiB);
+  CHECK(Join(views) == FileData().substr(kMiB + 100, 3 * kMiB));
+  // Segment 1 comes back from the staging file, 2 and 3 from memory.
+  views.clear();
+  REQUIRE(f.ReadSegments(kMiB, 3 * kMiB, std::nullopt, &views) == 3 * kMiB);
+  CHECK(Join(views) == FileData().substr(kMiB, 3 * kMiB));
+  CHECK(memory.bytes == 4 * kMiB);
+  // Reads that end at the end of the file, and past it.
+  views.clear();
+  REQUIRE(f.ReadSegments(kFileSize - 5000, 10000, std::nullopt, &views) == 5000);
+  CHECK(Join(views) == FileData().substr(kFileSize - 5000));
+  views.clear();
+  CHECK(f.ReadSegments(kFileSize, 10, std::nullopt, &views) == 0);
+  CHECK(views.empty());
+  // VisitPresent hands the same bytes over, in order.
+  std::string visited;
+  f.VisitPresent(kMiB, 3 * kMiB, [&](const char* data, size_t size) { visited.append(data, size); });
+  CHECK(visited == FileData().substr(kMiB, 3 * kMiB));
+  // A discarded era is never served.
+  const uint64_t era = f.epoch();
+  f.Discard();
+  views.clear();
+  CHECK(ThrownCode([&] { f.ReadSegments(kMiB, 10, era, &views); }) == "kCorruption");
 }
 
 }  // namespace modelfs

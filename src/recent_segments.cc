@@ -1,0 +1,58 @@
+// src/recent_segments.cc — see recent_segments.h.
+#include "src/recent_segments.h"
+
+#include <cstdint>
+#include <utility>
+
+#include "util/aligned_buffer.h"
+
+namespace modelfs {
+namespace {
+
+constexpr size_t kMaxSpares = 8;
+
+}  // namespace
+
+RecentSegments::Buffer RecentSegments::Acquire() {
+  for (size_t i = 0; i < spares_.size(); ++i) {
+    if (spares_[i].bytes.use_count() == 1) {
+      Buffer buffer = std::move(spares_[i]);
+      spares_[i] = std::move(spares_.back());
+      spares_.pop_back();
+      return buffer;
+    }
+  }
+  Buffer buffer;
+  buffer.bytes = std::make_shared<std::string>(segment_size_ + kDirectIoAlignment, '\0');
+  const auto address = reinterpret_cast<uintptr_t>(buffer.bytes->data());
+  buffer.pad = (kDirectIoAlignment - address % kDirectIoAlignment) % kDirectIoAlignment;
+  return buffer;
+}
+
+void RecentSegments::Put(size_t index, Buffer buffer) {
+  if (capacity_ == 0) return;
+  auto [it, inserted] = held_.insert_or_assign(index, std::move(buffer));
+  if (inserted) order_.push_back(index);
+  while (held_.size() > capacity_) {
+    auto oldest = held_.find(order_.front());
+    order_.pop_front();
+    if (oldest == held_.end()) continue;
+    if (spares_.size() < kMaxSpares) spares_.push_back(std::move(oldest->second));
+    held_.erase(oldest);
+  }
+}
+
+const RecentSegments::Buffer* RecentSegments::Find(size_t index) const {
+  auto it = held_.find(index);
+  return it == held_.end() ? nullptr : &it->second;
+}
+
+void RecentSegments::Clear() {
+  for (auto& [index, buffer] : held_) {
+    if (spares_.size() < kMaxSpares) spares_.push_back(std::move(buffer));
+  }
+  held_.clear();
+  order_.clear();
+}
+
+}  // namespace modelfs
