@@ -24,7 +24,9 @@ std::string HttpRangeFetcher::FetchFrom(const HttpRequest& request, uint64_t off
     sink(data, take);
     got += take;
     if (take < size) overflow = true;
-    return got < length;
+    // Stop only a body longer than asked for: stopping the one that ends
+    // here would abort the transfer and close its kept-alive connection.
+    return !overflow;
   };
   FetchResult result = fetch_.FetchRange(request, ByteRange{offset, offset + length - 1}, body);
   const std::string url = RedactUrl(request_.url);

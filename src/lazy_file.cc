@@ -36,6 +36,12 @@ void PwriteFull(int fd, const char* buf, size_t n, uint64_t offset, const std::s
   }
 }
 
+// How far from the end of the reads so far a large read (one of at least
+// kStreamReadSize, as the kernel's readahead sends) still counts as
+// sequential: the kernel has several reads of a stream in flight.
+constexpr uint64_t kSequentialSlack = 4 << 20;
+constexpr size_t kStreamReadSize = 64 << 10;
+
 // Holds one of a semaphore's slots for its lifetime.
 class SlotGuard {
  public:
@@ -117,7 +123,10 @@ void LazyFile::ClaimLocked(size_t first, size_t last, size_t piece_segments,
 }
 
 void LazyFile::FetchPiece(const Piece& piece) {
-  const uint64_t end = std::min(size_, present_.SegmentBegin(piece.first + piece.count));
+  // (Geometry from the constants: present_ is guarded by mu_.)
+  const uint64_t segment = options_.segment_size;
+  auto begin_of = [&](size_t i) { return static_cast<uint64_t>(i) * segment; };
+  const uint64_t end = std::min(size_, begin_of(piece.first + piece.count));
   const size_t stop = piece.first + piece.count;
   size_t next = piece.first;  // the segment being received
   try {
@@ -127,21 +136,21 @@ void LazyFile::FetchPiece(const Piece& piece) {
     SlotGuard slot(&fetch_slots_);
     RecentSegments::Buffer buffer;
     size_t filled = 0;
-    fetcher_->FetchTo(present_.SegmentBegin(next), static_cast<size_t>(end - present_.SegmentBegin(next)),
+    fetcher_->FetchTo(begin_of(next), static_cast<size_t>(end - begin_of(next)),
                       [&](const char* data, size_t size) {
       while (size > 0) {
         if (!buffer.bytes) {
           std::lock_guard<std::mutex> lock(mu_);
           buffer = recent_.Acquire();
         }
-        const size_t length = static_cast<size_t>(present_.SegmentLength(next));
+        const size_t length = static_cast<size_t>(std::min(segment, size_ - begin_of(next)));
         const size_t take = std::min(size, length - filled);
         std::memcpy(buffer.data() + filled, data, take);
         filled += take;
         data += take;
         size -= take;
         if (filled < length) continue;
-        WriteStaging(buffer.data(), length, present_.SegmentBegin(next));
+        WriteStaging(buffer.data(), length, begin_of(next));
         {
           std::lock_guard<std::mutex> lock(mu_);
           present_.Set(next);
@@ -157,7 +166,7 @@ void LazyFile::FetchPiece(const Piece& piece) {
     });
     if (next != stop) throw Error(ErrorCode::kIOError, "the fetch ended early");
   } catch (const std::exception& e) {
-    const uint64_t failed_at = present_.SegmentBegin(next);
+    const uint64_t failed_at = begin_of(next);
     std::string message = "cannot fetch bytes " + std::to_string(failed_at) + "-" +
                           std::to_string(end - 1) + " of " + path_.filename().string() + ": " +
                           e.what();
@@ -248,20 +257,36 @@ size_t LazyFile::AwaitPresent(uint64_t offset, size_t n, std::optional<uint64_t>
   {
     std::lock_guard<std::mutex> lock(mu_);
     CheckEpoch(epoch);
-    if (offset == last_end_) {  // never on the first read: one read is no sequence yet
+    // A stream of reads: each starts where the reads so far ended, or, for
+    // a large read, near it (the kernel's readahead sends a stream's reads
+    // several at a time, not always in order). A read that goes past the
+    // end advances the stream and grows the window; a large one that falls
+    // just behind it leaves the stream as it is; any other read (and the
+    // first, as one read is no stream yet) is random.
+    const uint64_t slack = std::max<uint64_t>(segment, kSequentialSlack);
+    const bool near = last_end_ != kNoRead && n >= kStreamReadSize && offset + slack >= last_end_ &&
+                      offset <= last_end_ + slack;
+    const bool advances = last_end_ != kNoRead && (offset == last_end_ || (near && offset + n > last_end_));
+    if (advances) {
       window_ = window_ == 0 ? segment : std::min(window_ * 2, options_.max_window);
       window_ = std::max(window_, segment);
-    } else {
+      last_end_ = std::max(last_end_, offset + n);
+    } else if (!near) {
       window_ = 0;
+      ahead_end_ = 0;
+      last_end_ = offset + n;
     }
-    last_end_ = offset + n;
     piece_segments = std::max<size_t>(
         1, static_cast<size_t>(window_ / segment) / static_cast<size_t>(options_.max_parallel));
     ClaimLocked(first, last, piece_segments, &claimed);
-    if (window_ > 0 && offset + n < size_) {
-      size_t ahead_last = present_.SegmentOf(std::min(size_, offset + n + window_) - 1);
+    // Readahead tops the window up once less than half of it is left ahead
+    // of the reads, so that it goes out in few, large requests.
+    if (window_ > 0 && last_end_ < size_ && ahead_end_ < last_end_ + window_ / 2) {
+      const uint64_t until = std::min(size_, last_end_ + window_);
       std::vector<Piece> ahead;
-      if (ahead_last > last) ClaimLocked(last + 1, ahead_last, piece_segments, &ahead);
+      ClaimLocked(present_.SegmentOf(std::max(ahead_end_, last_end_)), present_.SegmentOf(until - 1),
+                  piece_segments, &ahead);
+      ahead_end_ = until;
       StartReadahead(std::move(ahead));
     }
   }
@@ -417,6 +442,7 @@ void LazyFile::Discard() {
   ++epoch_;
   last_end_ = kNoRead;
   window_ = 0;
+  ahead_end_ = 0;
   recent_.Clear();
   if (size_ > 0 && ::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
                                static_cast<off_t>(size_)) != 0) {

@@ -6,11 +6,12 @@
 // and fetches absent ones through a RangeFetcher:
 //   - concurrent readers of one absent segment share one fetch; the others
 //     wait for it;
-//   - a read starting where the previous one ended is sequential (the
-//     first read of a LazyFile is not, so a lone read fetches no more): the
-//     readahead window doubles from one segment up to max_window, and the
-//     segments ahead of the read, up to the window, are fetched in the
-//     background by up to max_parallel concurrent fetches;
+//   - a read starting near where the reads before it ended is sequential
+//     (the first read of a LazyFile is not, so a lone read fetches no
+//     more): the readahead window doubles from one segment up to
+//     max_window, and once less than half of it is claimed ahead of the
+//     reads, the segments up to a window ahead are fetched in the
+//     background, in up to max_parallel concurrent requests;
 //   - any other read is random and fetches only the segments it touches;
 //   - a failed fetch leaves its segments absent, wakes their waiters (which
 //     get the error) and throws Error(kIOError) to the reader — never a hang.
@@ -161,8 +162,9 @@ class LazyFile {
   std::vector<uint32_t> failures_;           // per segment, guarded by mu_
   std::vector<std::string> last_error_;      // per segment, guarded by mu_
   static constexpr uint64_t kNoRead = ~uint64_t{0};
-  uint64_t last_end_ = kNoRead;              // end of the previous read
+  uint64_t last_end_ = kNoRead;              // furthest end of the reads of this sequence
   uint64_t window_ = 0;                      // readahead window, bytes
+  uint64_t ahead_end_ = 0;                   // end of what readahead claimed
   uint64_t fetched_bytes_ = 0;
   uint64_t epoch_ = 0;                       // guarded by mu_
   std::vector<std::future<void>> readahead_;  // background fetches, guarded by mu_
