@@ -12,7 +12,10 @@
 namespace modelfs {
 namespace {
 
-constexpr size_t kReadBlock = 16 << 20;
+// Large enough that system calls cost nothing; small enough that the two
+// buffers of a large file (chunking, hashing) stay out of the way of the
+// mount daemon's memory budget.
+constexpr size_t kReadBlock = 4 << 20;
 // Below this, a hashing thread costs more than it saves.
 constexpr uint64_t kParallelHashMin = 8 << 20;
 

@@ -451,6 +451,11 @@ void LazyFile::Discard() {
   }
 }
 
+void LazyFile::DropMemory() {
+  std::lock_guard<std::mutex> lock(mu_);
+  recent_.Clear(/*keep_spares=*/false);
+}
+
 void LazyFile::Sync() {
   if (::fdatasync(fd_.get()) != 0) ThrowErrno("cannot sync staging file " + path_.string());
 }

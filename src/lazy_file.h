@@ -58,10 +58,11 @@ class LazyFile {
     // A lone random read fetches one segment: 256 KiB take ~0.5 ms on a
     // fast link; sequential reads fetch many segments per request anyway.
     uint64_t segment_size = 256 << 10;
-    uint64_t max_window = 16 << 20;
+    uint64_t max_window = 8 << 20;
     int max_parallel = 4;
-    // Segments kept in memory after they arrive: more than a readahead
-    // window, so a sequential reader finds what was fetched ahead of it.
+    // Segments kept in memory after they arrive: two readahead windows, so
+    // a sequential reader, and the digest behind it, find there what was
+    // fetched ahead of them while parallel requests complete out of order.
     size_t recent_segments = 64;
   };
 
@@ -103,6 +104,9 @@ class LazyFile {
   void Discard();
   // The number of Discard() calls so far.
   uint64_t epoch() const;
+  // Frees the segments held in memory (reads take them from the staging
+  // file from then on): for a file that will not be read much longer.
+  void DropMemory();
   // fdatasync(2) of the staging file, so a Snapshot() taken before it holds.
   void Sync();
   // Waits for the background readahead started so far (a last Snapshot()

@@ -47,12 +47,13 @@ const RecentSegments::Buffer* RecentSegments::Find(size_t index) const {
   return it == held_.end() ? nullptr : &it->second;
 }
 
-void RecentSegments::Clear() {
+void RecentSegments::Clear(bool keep_spares) {
   for (auto& [index, buffer] : held_) {
-    if (spares_.size() < kMaxSpares) spares_.push_back(std::move(buffer));
+    if (keep_spares && spares_.size() < kMaxSpares) spares_.push_back(std::move(buffer));
   }
   held_.clear();
   order_.clear();
+  if (!keep_spares) spares_.clear();
 }
 
 }  // namespace modelfs

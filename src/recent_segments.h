@@ -39,7 +39,8 @@ class RecentSegments {
   void Put(size_t index, Buffer buffer);
   // The held copy of segment `index`, or nullptr.
   const Buffer* Find(size_t index) const;
-  void Clear();
+  // Drops every segment; `keep_spares`: their buffers stay for reuse.
+  void Clear(bool keep_spares = true);
 
  private:
   const size_t capacity_;

@@ -91,7 +91,12 @@ void RemoteFile::AfterRead(uint64_t era) {
         first = true;
       }
     }
-    if (first && on_verified_) on_verified_();
+    if (first) {
+      // Storing it comes next, and reads will come from the store: the
+      // memory the fetch kept is better left to the ingestion.
+      lazy_.DropMemory();
+      if (on_verified_) on_verified_();
+    }
   } else if (!remote_id::IsLocation(id_)) {  // (digest_ is guarded by digest_mu_)
     StartHashing();
   }
