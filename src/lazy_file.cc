@@ -23,19 +23,6 @@
 namespace modelfs {
 namespace {
 
-void PwriteFull(int fd, const char* buf, size_t n, uint64_t offset, const std::string& what) {
-  while (n > 0) {
-    ssize_t w = ::pwrite(fd, buf, n, static_cast<off_t>(offset));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      ThrowErrno(what);
-    }
-    buf += w;
-    n -= static_cast<size_t>(w);
-    offset += static_cast<uint64_t>(w);
-  }
-}
-
 // How far from the end of the reads so far a large read (one of at least
 // kStreamReadSize, as the kernel's readahead sends) still counts as
 // sequential: the kernel has several reads of a stream in flight.
@@ -409,7 +396,7 @@ void LazyFile::VisitPresent(uint64_t offset, size_t n,
 void LazyFile::WriteStaging(const char* data, size_t n, uint64_t offset) {
   const bool direct = direct_fd_.valid() && DirectIoAligned(data, offset, n);
   PwriteFull(direct ? direct_fd_.get() : fd_.get(), data, n, offset,
-             "cannot write staging file " + path_.string());
+             "staging file " + path_.string());
 }
 
 size_t LazyFile::ReadStaging(char* out, size_t n, uint64_t offset) const {

@@ -41,17 +41,36 @@ size_t ReadFull(int fd, void* buf, size_t n, const std::string& what) {
   return ReadLoop(buf, n, what, [&](char* p, size_t want, size_t) { return ::read(fd, p, want); });
 }
 
-void WriteFull(int fd, const void* buf, size_t n, const std::string& what) {
+namespace {
+
+// Calls write_some(p, n, done) until `n` bytes are written; retries EINTR.
+template <typename WriteSome>
+void WriteLoop(const void* buf, size_t n, WriteSome write_some, const std::string& message) {
   const char* p = static_cast<const char*>(buf);
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = write_some(p + done, n - done, done);
     if (w < 0) {
       if (errno == EINTR) continue;
-      ThrowErrno("cannot write " + what);
+      ThrowErrno(message);
     }
-    p += w;
-    n -= static_cast<size_t>(w);
+    done += static_cast<size_t>(w);
   }
+}
+
+}  // namespace
+
+void WriteFull(int fd, const void* buf, size_t n, const std::string& what) {
+  WriteLoop(buf, n, [&](const char* p, size_t want, size_t) { return ::write(fd, p, want); },
+            "cannot write " + what);
+}
+
+void PwriteFull(int fd, const void* buf, size_t n, uint64_t offset, const std::string& what) {
+  WriteLoop(buf, n,
+            [&](const char* p, size_t want, size_t done) {
+              return ::pwrite(fd, p, want, static_cast<off_t>(offset + done));
+            },
+            "cannot write " + what);
 }
 
 void Fsync(int fd, const std::string& what) {

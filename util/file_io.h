@@ -17,6 +17,8 @@ size_t PreadFull(int fd, void* buf, size_t n, uint64_t offset, const std::string
 size_t ReadFull(int fd, void* buf, size_t n, const std::string& what);
 // Writes all `n` bytes at the current position.
 void WriteFull(int fd, const void* buf, size_t n, const std::string& what);
+// Writes all `n` bytes at `offset`.
+void PwriteFull(int fd, const void* buf, size_t n, uint64_t offset, const std::string& what);
 // fsync(2) of a file, and of a directory so that entries created in it persist.
 void Fsync(int fd, const std::string& what);
 void FsyncDirectory(const std::filesystem::path& dir);
