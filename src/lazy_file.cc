@@ -339,9 +339,7 @@ size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint
         std::memcpy(out + position, buffer.data() + at, length);
       },
       [&](uint64_t from, size_t length, size_t position) {
-        if (ReadStaging(out + position, length, from) != length) {
-          throw Error(ErrorCode::kIOError, "the staging file " + path_.string() + " is short");
-        }
+        ReadStaging(out + position, length, from);
       });
   std::lock_guard<std::mutex> lock(mu_);
   CheckEpoch(epoch);  // what was copied may be of discarded bytes
@@ -358,13 +356,9 @@ size_t LazyFile::ReadSegments(uint64_t offset, size_t n, std::optional<uint64_t>
         out->push_back({buffer.bytes, buffer.pad + at, length});
       },
       [&](uint64_t from, size_t length, size_t) {
-        auto bytes = std::make_shared<std::string>(length + kDirectIoAlignment, '\0');
-        const auto address = reinterpret_cast<uintptr_t>(bytes->data());
-        const size_t pad = (kDirectIoAlignment - address % kDirectIoAlignment) % kDirectIoAlignment;
-        if (ReadStaging(bytes->data() + pad, length, from) != length) {
-          throw Error(ErrorCode::kIOError, "the staging file " + path_.string() + " is short");
-        }
-        out->push_back({std::move(bytes), pad, length});
+        RecentSegments::Buffer buffer = RecentSegments::Buffer::Allocate(length);  // aligned: read directly
+        ReadStaging(buffer.data(), length, from);
+        out->push_back({std::move(buffer.bytes), buffer.pad, length});
       });
   std::lock_guard<std::mutex> lock(mu_);
   CheckEpoch(epoch);  // what was gathered may be of discarded bytes
@@ -384,9 +378,7 @@ void LazyFile::VisitPresent(uint64_t offset, size_t n,
         if (!scratch) scratch = AllocateAligned(kStep);
         for (size_t done = 0; done < length;) {
           const size_t step = std::min(kStep, length - done);
-          if (ReadStaging(scratch.get(), step, from + done) != step) {
-            throw Error(ErrorCode::kIOError, "the staging file " + path_.string() + " is short");
-          }
+          ReadStaging(scratch.get(), step, from + done);
           visit(scratch.get(), step);
           done += step;
         }
@@ -399,10 +391,11 @@ void LazyFile::WriteStaging(const char* data, size_t n, uint64_t offset) {
              "staging file " + path_.string());
 }
 
-size_t LazyFile::ReadStaging(char* out, size_t n, uint64_t offset) const {
+void LazyFile::ReadStaging(char* out, size_t n, uint64_t offset) const {
   const bool direct = direct_fd_.valid() && DirectIoAligned(out, offset, n) && offset + n <= size_;
-  return PreadFull(direct ? direct_fd_.get() : fd_.get(), out, n, offset,
-                   "cannot read staging file " + path_.string());
+  if (PreadFull(direct ? direct_fd_.get() : fd_.get(), out, n, offset, "staging file " + path_.string()) != n) {
+    throw Error(ErrorCode::kIOError, "the staging file " + path_.string() + " is shorter than its content");
+  }
 }
 
 SegmentMap LazyFile::Snapshot() const {

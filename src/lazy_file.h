@@ -147,9 +147,9 @@ class LazyFile {
   void ForEachSource(uint64_t offset, size_t n, FromMemory from_memory, FromDisk from_disk) const;
   void CheckEpoch(std::optional<uint64_t> epoch) const;  // under mu_
   // The staging file's bytes, through direct_fd_ when the transfer is
-  // aligned and lies wholly inside the file, else through fd_.
+  // aligned and lies wholly inside the file, else through fd_. Throw Error.
   void WriteStaging(const char* data, size_t n, uint64_t offset);
-  size_t ReadStaging(char* out, size_t n, uint64_t offset) const;
+  void ReadStaging(char* out, size_t n, uint64_t offset) const;  // all n bytes
 
   const std::filesystem::path path_;
   const uint64_t size_;

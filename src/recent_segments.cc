@@ -22,8 +22,12 @@ RecentSegments::Buffer RecentSegments::Acquire() {
       return buffer;
     }
   }
+  return Buffer::Allocate(segment_size_);
+}
+
+RecentSegments::Buffer RecentSegments::Buffer::Allocate(size_t size) {
   Buffer buffer;
-  buffer.bytes = std::make_shared<std::string>(segment_size_ + kDirectIoAlignment, '\0');
+  buffer.bytes = std::make_shared<std::string>(size + kDirectIoAlignment, '\0');
   const auto address = reinterpret_cast<uintptr_t>(buffer.bytes->data());
   buffer.pad = (kDirectIoAlignment - address % kDirectIoAlignment) % kDirectIoAlignment;
   return buffer;

@@ -27,6 +27,8 @@ class RecentSegments {
     std::shared_ptr<std::string> bytes;
     size_t pad = 0;
     char* data() const { return bytes->data() + pad; }
+    // A new buffer for `size` bytes.
+    static Buffer Allocate(size_t size);
   };
 
   RecentSegments(size_t capacity, size_t segment_size)

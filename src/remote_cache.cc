@@ -126,7 +126,8 @@ void RemoteCache::Checkpoint(Slot* slot, RemoteFile* file, bool durable) {
   try {
     if (durable) file->lazy().Sync();
     cache::Index::Batch batch;
-    batch.Put(cache::Column::kFetch, slot->id, FetchState{slot->access_ns.load(), snapshot.Encode()}.Encode());
+    batch.Put(cache::Column::kFetch, slot->id,
+              FetchState{slot->access_ns.load(), snapshot.Encode()}.Encode());
     index_->Write(batch, /*sync=*/false);
     slot->checkpointed_segments = snapshot.count();
   } catch (const std::exception& e) {
