@@ -309,14 +309,16 @@ void LazyFile::ForEachSource(uint64_t offset, size_t n, FromMemory from_memory,
   std::vector<std::pair<RecentSegments::Buffer, uint64_t>> held;  // (buffer, segment begin)
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = present_.SegmentOf(offset); i < present_.segments() && present_.SegmentBegin(i) < end; ++i) {
+    for (size_t i = present_.SegmentOf(offset);
+         i < present_.segments() && present_.SegmentBegin(i) < end; ++i) {
       const RecentSegments::Buffer* buffer = recent_.Find(i);
       held.emplace_back(buffer ? *buffer : RecentSegments::Buffer{}, present_.SegmentBegin(i));
     }
   }
   uint64_t disk_from = offset;  // start of the run of segments not in memory
   auto flush_disk = [&](uint64_t until) {
-    if (until > disk_from) from_disk(disk_from, static_cast<size_t>(until - disk_from), static_cast<size_t>(disk_from - offset));
+    if (until <= disk_from) return;
+    from_disk(disk_from, static_cast<size_t>(until - disk_from), static_cast<size_t>(disk_from - offset));
   };
   for (const auto& [buffer, begin] : held) {
     const uint64_t from = std::max(offset, begin);
@@ -393,8 +395,9 @@ void LazyFile::WriteStaging(const char* data, size_t n, uint64_t offset) {
 
 void LazyFile::ReadStaging(char* out, size_t n, uint64_t offset) const {
   const bool direct = direct_fd_.valid() && DirectIoAligned(out, offset, n) && offset + n <= size_;
-  if (PreadFull(direct ? direct_fd_.get() : fd_.get(), out, n, offset, "staging file " + path_.string()) != n) {
-    throw Error(ErrorCode::kIOError, "the staging file " + path_.string() + " is shorter than its content");
+  const std::string what = "staging file " + path_.string();
+  if (PreadFull(direct ? direct_fd_.get() : fd_.get(), out, n, offset, what) != n) {
+    throw Error(ErrorCode::kIOError, "the " + what + " is shorter than its content");
   }
 }
 
