@@ -137,7 +137,8 @@ class LibarchiveWriter : public EntryWriter {
   }
 
   void Finish() override {
-    if (archive_write_close(archive_.get()) != ARCHIVE_OK) Fail("cannot finish");
+    // (A failed write while closing is not always reported by the close.)
+    if (archive_write_close(archive_.get()) != ARCHIVE_OK || error_) Fail("cannot finish");
     if (xz_) xz_->Finish();
     if (zstd_) zstd_->Finish();
     sink_->Commit();
@@ -195,7 +196,9 @@ class LibarchiveWriter : public EntryWriter {
         self->sink_->Write(static_cast<const char*>(data), size);
       }
     } catch (...) {
-      self->error_ = std::current_exception();
+      // The first failure is the one to report: libarchive may call again
+      // (closing flushes), and a broken encoder then only says it is broken.
+      if (!self->error_) self->error_ = std::current_exception();
       archive_set_error(self->archive_.get(), EIO, "the destination failed");
       return -1;
     }

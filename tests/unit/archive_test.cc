@@ -30,6 +30,22 @@ class StringSink : public ByteSink {
   std::string* out_;
 };
 
+// Fails its `fail_at`-th Write (counting from 1), and every one after it, as
+// a full disk does; counts the writes.
+class FullDiskSink : public ByteSink {
+ public:
+  explicit FullDiskSink(int fail_at, int* writes) : fail_at_(fail_at), writes_(writes) {}
+  void Write(const char*, size_t) override {
+    if (++*writes_ >= fail_at_) throw Error(ErrorCode::kIOError, "no space left on device (test disk)");
+  }
+  void Commit() override {}
+  std::string Describe() const override { return "test disk"; }
+
+ private:
+  int fail_at_;
+  int* writes_;
+};
+
 class StringSource : public ByteSource {
  public:
   explicit StringSource(std::string data) : data_(std::move(data)) {}
@@ -78,10 +94,10 @@ std::string Pattern(size_t n, int seed) {
   return s;
 }
 
-// Writes model.yaml, a directory and two files in `format`; returns the bytes.
-std::string WriteArchive(ArchiveFormat format, const std::string& big, bool digests) {
-  std::string out;
-  auto writer = remote::NewArchiveWriter(format, std::make_unique<StringSink>(&out));
+// Writes model.yaml, a directory and two files in `format` to `sink`.
+void WriteArchiveTo(ArchiveFormat format, const std::string& big, bool digests,
+                    std::unique_ptr<ByteSink> sink) {
+  auto writer = remote::NewArchiveWriter(format, std::move(sink));
   writer->AddDirectory("", 0);
   writer->BeginFile("model.yaml", 9, false, 0, {});
   writer->Write("name: m\n\n", 9);
@@ -93,6 +109,11 @@ std::string WriteArchive(ArchiveFormat format, const std::string& big, bool dige
   writer->Write(big.data() + big.size() / 2, big.size() - big.size() / 2);
   writer->EndFile();
   writer->Finish();
+}
+
+std::string WriteArchive(ArchiveFormat format, const std::string& big, bool digests) {
+  std::string out;
+  WriteArchiveTo(format, big, digests, std::make_unique<StringSink>(&out));
   return out;
 }
 
@@ -122,6 +143,28 @@ TEST_CASE("Archives written in every stream format read back member by member", 
       CHECK(paths == std::vector<std::string>{"", "model.yaml", "sub", "sub/weights.bin"});
     }
     CHECK(data == big);
+  }
+}
+
+TEST_CASE("A destination that fails is reported with its own error, wherever it fails", "[archive]") {
+  const std::string big = Pattern(12 << 20, 2);  // xz: more 2 MiB blocks than it keeps in flight
+  for (ArchiveFormat format : {ArchiveFormat::kBentoModel, ArchiveFormat::kTar, ArchiveFormat::kTarGz,
+                               ArchiveFormat::kTarZst, ArchiveFormat::kZip}) {
+    INFO(ArchiveFormatName(format));
+    int total = 0;
+    WriteArchiveTo(format, big, false, std::make_unique<FullDiskSink>(INT32_MAX, &total));
+    REQUIRE(total > 0);
+    for (int fail_at = 1; fail_at <= total; ++fail_at) {
+      INFO("the write that fails: " << fail_at << " of " << total);
+      int writes = 0;
+      std::string message;
+      try {
+        WriteArchiveTo(format, big, false, std::make_unique<FullDiskSink>(fail_at, &writes));
+      } catch (const std::exception& e) {
+        message = e.what();
+      }
+      CHECK(message.find("no space left on device (test disk)") != std::string::npos);
+    }
   }
 }
 
