@@ -6,13 +6,16 @@
 // and fetches absent ones through a RangeFetcher:
 //   - concurrent readers of one absent segment share one fetch; the others
 //     wait for it;
-//   - a read starting near where the reads before it ended is sequential
-//     (the first read of a LazyFile is not, so a lone read fetches no
-//     more): the readahead window doubles from one segment up to
-//     max_window, and once less than half of it is claimed ahead of the
-//     reads, the segments up to a window ahead are fetched in the
-//     background, in up to max_parallel concurrent requests;
-//   - any other read is random and fetches only the segments it touches;
+//   - a read starting where the reads before it ended, or a large one (as
+//     the kernel's readahead sends, a few at a time and not always in
+//     order) going past that end from near it, advances a stream (the first
+//     read of a LazyFile does not, so a lone read fetches no more): the
+//     readahead window doubles from one segment up to max_window, and once
+//     less than half of it is claimed ahead of the reads, the segments up
+//     to a window ahead are fetched in the background, in up to
+//     max_parallel concurrent requests;
+//   - a large read just behind that end leaves the stream as it is; any
+//     other read is random and fetches only the segments it touches;
 //   - a failed fetch leaves its segments absent, wakes their waiters (which
 //     get the error) and throws Error(kIOError) to the reader — never a hang.
 // Bytes of a segment are served only once all of it is written, so a reader
@@ -21,8 +24,8 @@
 // transfers to and from the staging file use direct I/O where the filesystem
 // offers it, so fetched bytes reach the disk without a second copy in the
 // page cache (on this project's VMs, filling fresh page-cache pages ran at a
-// quarter of the speed of a direct write). Thread-safe. The destructor waits for background
-// readahead to finish.
+// quarter of the speed of a direct write). Thread-safe. The destructor
+// waits for background readahead to finish.
 #pragma once
 
 #include <condition_variable>
