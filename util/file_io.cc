@@ -29,20 +29,6 @@ size_t ReadLoop(void* buf, size_t n, const std::string& what, ReadSome read_some
   return done;
 }
 
-}  // namespace
-
-size_t PreadFull(int fd, void* buf, size_t n, uint64_t offset, const std::string& what) {
-  return ReadLoop(buf, n, what, [&](char* p, size_t want, size_t done) {
-    return ::pread(fd, p, want, static_cast<off_t>(offset + done));
-  });
-}
-
-size_t ReadFull(int fd, void* buf, size_t n, const std::string& what) {
-  return ReadLoop(buf, n, what, [&](char* p, size_t want, size_t) { return ::read(fd, p, want); });
-}
-
-namespace {
-
 // Calls write_some(p, n, done) until `n` bytes are written; retries EINTR.
 template <typename WriteSome>
 void WriteLoop(const void* buf, size_t n, WriteSome write_some, const std::string& message) {
@@ -59,6 +45,16 @@ void WriteLoop(const void* buf, size_t n, WriteSome write_some, const std::strin
 }
 
 }  // namespace
+
+size_t PreadFull(int fd, void* buf, size_t n, uint64_t offset, const std::string& what) {
+  return ReadLoop(buf, n, what, [&](char* p, size_t want, size_t done) {
+    return ::pread(fd, p, want, static_cast<off_t>(offset + done));
+  });
+}
+
+size_t ReadFull(int fd, void* buf, size_t n, const std::string& what) {
+  return ReadLoop(buf, n, what, [&](char* p, size_t want, size_t) { return ::read(fd, p, want); });
+}
 
 void WriteFull(int fd, const void* buf, size_t n, const std::string& what) {
   WriteLoop(buf, n, [&](const char* p, size_t want, size_t) { return ::write(fd, p, want); },
