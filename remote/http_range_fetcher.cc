@@ -2,6 +2,7 @@
 #include "remote/http_range_fetcher.h"
 
 #include <cstring>
+#include <system_error>
 #include <string>
 #include <utility>
 
@@ -13,7 +14,50 @@ namespace modelfs::remote {
 
 HttpRangeFetcher::HttpRangeFetcher(HttpClient* client, const RetryPolicy* policy,
                                    HttpRequest request, std::optional<uint64_t> expected_size)
-    : fetch_(client, policy), request_(std::move(request)), expected_size_(expected_size) {}
+    : client_(client), fetch_(client, policy), request_(std::move(request)), expected_size_(expected_size) {}
+
+HttpRangeFetcher::~HttpRangeFetcher() {
+  std::shared_future<void> resolving;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    resolving = resolving_;
+  }
+  if (resolving.valid()) resolving.wait();
+}
+
+void HttpRangeFetcher::StartResolve() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (resolving_.valid() || direct_) return;
+  try {
+    resolving_ = std::async(std::launch::async, [this] { Resolve(); }).share();
+  } catch (const std::system_error&) {
+    // no thread: fetches ask the template's URL
+  }
+}
+
+void HttpRangeFetcher::Resolve() {
+  HttpRequest head = request_;
+  head.method = HttpRequest::Method::kHead;
+  head.redirects = RedirectMode::kManual;
+  try {
+    const HttpResponse response = client_->Perform(head);
+    if (response.status >= 300 && response.status < 400 && response.redirect_url) {
+      RememberTarget(*response.redirect_url);
+    }
+  } catch (const std::exception&) {
+    // the first fetch asks the template's URL, and reports what fails there
+  }
+}
+
+void HttpRangeFetcher::RememberTarget(const std::string& url) {
+  if (url.empty() || url == request_.url) return;
+  HttpRequest target = request_;
+  target.url = url;
+  if (!SameOrigin(url, request_.url)) target.credentials.clear();
+  target.redirects = RedirectMode::kFollow;
+  std::lock_guard<std::mutex> lock(mu_);
+  direct_ = std::move(target);
+}
 
 std::string HttpRangeFetcher::FetchFrom(const HttpRequest& request, uint64_t offset, size_t length,
                                         const Sink& sink) {
@@ -61,6 +105,12 @@ void HttpRangeFetcher::Fetch(uint64_t offset, size_t length, char* out) {
 void HttpRangeFetcher::FetchTo(uint64_t offset, size_t length, const Sink& sink) {
   if (length == 0) return;
   std::optional<HttpRequest> direct;
+  std::shared_future<void> resolving;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    resolving = resolving_;
+  }
+  if (resolving.valid()) resolving.wait();
   {
     std::lock_guard<std::mutex> lock(mu_);
     direct = direct_;
@@ -76,15 +126,7 @@ void HttpRangeFetcher::FetchTo(uint64_t offset, size_t length, const Sink& sink)
       direct_.reset();
     }
   }
-  const std::string answered = FetchFrom(request_, offset, length, sink);
-  if (!answered.empty() && answered != request_.url) {
-    HttpRequest target = request_;
-    target.url = answered;
-    if (!SameOrigin(answered, request_.url)) target.credentials.clear();
-    target.redirects = RedirectMode::kFollow;
-    std::lock_guard<std::mutex> lock(mu_);
-    direct_ = std::move(target);
-  }
+  RememberTarget(FetchFrom(request_, offset, length, sink));
 }
 
 }  // namespace modelfs::remote

@@ -137,8 +137,13 @@ std::unique_ptr<remote::RangeFetcher> RemoteSources::Open(const ModelRecord& mod
   listing.repo_id = origin.repo;
   listing.revision = origin.revision;
   listing.commit = origin.commit;
-  return std::make_unique<remote::HttpRangeFetcher>(&client_, &retry_, hub.DownloadRequest(listing, path),
-                                                    size);
+  auto fetcher = std::make_unique<remote::HttpRangeFetcher>(&client_, &retry_, hub.DownloadRequest(listing, path),
+                                                            size);
+  // A file is opened to be read: learn where the Hub keeps its bytes (the
+  // CDN an LFS file redirects to) while the open completes, so that the
+  // first read does not wait for the Hub's answer as well as the CDN's.
+  fetcher->StartResolve();
+  return fetcher;
 }
 
 }  // namespace modelfs

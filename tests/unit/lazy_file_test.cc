@@ -1,7 +1,8 @@
 // tests/unit/lazy_file_test.cc — SegmentMap, and LazyFile fetching a file of
 // the Hub simulator through HttpRangeFetcher: byte-exact reads, bounded
 // fetches for random reads, one fetch per segment under concurrency,
-// recovery from faults and reopening from a snapshot.
+// recovery from faults and reopening from a snapshot; and HttpRangeFetcher
+// learning its redirect target before the first fetch.
 #include "src/lazy_file.h"
 
 #include <atomic>
@@ -336,6 +337,36 @@ TEST_CASE("LazyFile: a persistent 500 fails the read promptly, then recovers", "
   CHECK(f.Snapshot().count() == 0);
   r.sim.ClearFaults();
   CHECK(Read(f, 12 * kMiB, 4096) == FileData().substr(12 * kMiB, 4096));
+}
+
+TEST_CASE("HttpRangeFetcher: a resolve started at open sends the first fetch to the CDN", "[lazy][sim]") {
+  Remote r;
+  r.sim.ClearFaults();
+  // The Hub answers its HEAD but fails every GET: only a fetch that already
+  // knows where the bytes are can succeed.
+  r.sim.Control("/_sim/faults",
+                R"({"kind": "status", "status": 500, "server": "hub", "method": "GET", "count": -1})");
+  remote::HttpRangeFetcher fetcher(&r.client, &r.policy, r.hub.DownloadRequest(r.listing, "model.safetensors"),
+                                   kFileSize);
+  fetcher.StartResolve();
+  std::string out(4096, '\0');
+  fetcher.Fetch(5 * kMiB, out.size(), out.data());
+  CHECK(out == FileData().substr(5 * kMiB, 4096));
+  r.sim.ClearFaults();
+}
+
+TEST_CASE("HttpRangeFetcher: a failed resolve leaves the fetch to ask the Hub", "[lazy][sim]") {
+  Remote r;
+  r.sim.ClearFaults();
+  r.sim.Control("/_sim/faults",
+                R"({"kind": "status", "status": 500, "server": "hub", "method": "HEAD", "count": -1})");
+  remote::HttpRangeFetcher fetcher(&r.client, &r.policy, r.hub.DownloadRequest(r.listing, "model.safetensors"),
+                                   kFileSize);
+  fetcher.StartResolve();
+  std::string out(4096, '\0');
+  fetcher.Fetch(7 * kMiB, out.size(), out.data());
+  CHECK(out == FileData().substr(7 * kMiB, 4096));
+  r.sim.ClearFaults();
 }
 
 TEST_CASE("LazyFile reopened from a snapshot serves present segments offline", "[lazy][sim]") {
