@@ -41,12 +41,12 @@ struct RemoteCache::Slot {
 
 RemoteCache::RemoteCache(std::filesystem::path staging_dir, cache::Index* index,
                          RemoteSources* sources, Materializer materializer,
-                         std::function<void()> after_materialize, LazyFile::Options options)
+                         std::function<void()> after_growth, LazyFile::Options options)
     : dir_(std::move(staging_dir)),
       index_(index),
       sources_(sources),
       materializer_(std::move(materializer)),
-      after_materialize_(std::move(after_materialize)),
+      after_growth_(std::move(after_growth)),
       options_(options) {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
@@ -103,11 +103,16 @@ std::shared_ptr<RemoteFile> RemoteCache::Open(const std::string& id, uint64_t si
   std::shared_ptr<RemoteFile> file(raw, [this, keep](RemoteFile* dying) {
     dying->lazy().WaitForReadahead();  // so the checkpoint records what it fetched
     Checkpoint(keep.get(), dying, /*durable=*/true);
+    const bool partial = !dying->lazy().complete();
     delete dying;
     std::lock_guard<std::mutex> lock(mu_);
     auto it = slots_.find(keep->id);
     if (it != slots_.end() && it->second == keep && keep->file.expired() && !keep->pending) {
       slots_.erase(it);
+    }
+    if (partial) {  // its staged bytes may now be evicted to honour the limit
+      grown_ = true;
+      wake_.notify_all();
     }
   });
   slot->file = file;
@@ -198,19 +203,23 @@ void RemoteCache::MaterializeNow(const std::string& id) {
 void RemoteCache::WorkerLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || !verified_.empty(); });
-    while (!verified_.empty()) {
-      auto it = slots_.find(verified_.front());
-      verified_.pop_front();
-      if (it == slots_.end()) continue;
-      std::shared_ptr<Slot> slot = it->second;
+    wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || grown_ || !verified_.empty(); });
+    while (!verified_.empty() || grown_) {
+      std::shared_ptr<Slot> slot;
+      if (!verified_.empty()) {
+        auto it = slots_.find(verified_.front());
+        verified_.pop_front();
+        if (it == slots_.end()) continue;
+        slot = it->second;
+      }
+      grown_ = false;
       lock.unlock();
-      Materialize(slot);
-      if (after_materialize_) {
+      if (slot) Materialize(slot);
+      if (after_growth_) {
         try {
-          after_materialize_();
+          after_growth_();
         } catch (const std::exception& e) {
-          spdlog::error("after storing a fetched content: {}", e.what());
+          spdlog::error("after the fetched data grew: {}", e.what());
         }
       }
       lock.lock();

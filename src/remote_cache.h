@@ -39,10 +39,12 @@ class RemoteCache {
   // Ingests the verified staging file of content `id`; throws on failure.
   using Materializer = std::function<void(const std::string& id, const std::filesystem::path& staging)>;
 
-  // *index and *sources must outlive the cache. `after_materialize` runs on
-  // the background thread, with no lock held, after each materialization.
+  // *index and *sources must outlive the cache. `after_growth` runs on the
+  // background thread, with no lock held, after each materialization and
+  // after the last reader of a partly fetched content leaves: the moments
+  // the fetched data it holds has grown (the store enforces its limit).
   RemoteCache(std::filesystem::path staging_dir, cache::Index* index, RemoteSources* sources,
-              Materializer materializer, std::function<void()> after_materialize,
+              Materializer materializer, std::function<void()> after_growth,
               LazyFile::Options options = {});
   // Finishes pending materializations and checkpoints every open file.
   ~RemoteCache();
@@ -86,7 +88,7 @@ class RemoteCache {
   cache::Index* const index_;
   RemoteSources* const sources_;
   const Materializer materializer_;
-  const std::function<void()> after_materialize_;
+  const std::function<void()> after_growth_;
   const LazyFile::Options options_;
 
   mutable std::mutex mu_;
@@ -94,6 +96,7 @@ class RemoteCache {
   std::deque<std::string> verified_;                    // guarded by mu_
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool grown_ = false;  // a partly fetched content lost its last reader; guarded by mu_
   std::thread worker_;
 };
 

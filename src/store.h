@@ -207,7 +207,8 @@ class Store {
   // opened first, until at most `keep_bytes` of them remain. Contents open
   // for reading and contents also saved locally stay.
   EvictResult Evict(const std::optional<ModelRecord>& model, uint64_t keep_bytes);
-  // The limit on fetched bytes, enforced after each fetched file is stored.
+  // The limit on fetched bytes, enforced after each fetched file is stored
+  // and when the last reader of a partly fetched file leaves.
   void SetFetchLimit(std::optional<uint64_t> limit);
   std::optional<uint64_t> FetchLimit() const;
   // The remote sources (to remember a pull's token). Null when read-only.

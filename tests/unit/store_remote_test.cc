@@ -70,6 +70,8 @@ const std::map<std::string, std::map<std::string, std::string>>& Repos() {
     r["remote/resume"] = {{"big.safetensors", RandomBytes(8 * kMiB, 201)}};
     r["remote/resumeseq"] = {{"big.safetensors", RandomBytes(8 * kMiB, 202)}};
     r["remote/resumeahead"] = {{"big.safetensors", RandomBytes(8 * kMiB, 203)}};
+    r["remote/limitpartial"] = {{"a.safetensors", RandomBytes(8 * kMiB, 204)},
+                                {"b.safetensors", RandomBytes(8 * kMiB, 205)}};
     r["remote/empty"] = {{"empty.txt", ""}, {"config.json", "{}\n"}};
     for (const auto& [repo, files] : r) {
       for (const auto& [path, data] : files) WriteFile(Sim().repos() / repo / "main" / path, data);
@@ -453,6 +455,33 @@ TEST_CASE("Store: the fetch limit", "[store_remote]") {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   CHECK(f.store->FetchedStats().fetched == 0);
+}
+
+// Random reads of many large files complete none of them; the limit must
+// hold for their staged bytes too, not only once a file is stored.
+TEST_CASE("Store: the fetch limit holds for partly fetched contents", "[store_remote]") {
+  RemoteStore f("remote/limitpartial");
+  ModelRecord model = f.Register();
+  f.store->SetFetchLimit(3 * kMiB);
+  auto read_head = [&](const std::string& path) {
+    auto reader = f.store->OpenFile(model, path);
+    std::string head(2 * kMiB, '\0');
+    for (int s = 1; s >= 0; --s) {  // backwards: random reads start no readahead
+      REQUIRE(reader->ReadAt(s * kMiB, kMiB, head.data() + s * kMiB) == kMiB);
+    }
+    CHECK(head == f.files[path].substr(0, 2 * kMiB));
+  };  // the last reader leaves
+  read_head("a.safetensors");
+  CHECK(f.store->FetchedStats().fetched == 2 * kMiB);  // under the limit: kept
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a's access time is older
+  read_head("b.safetensors");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (f.store->FetchedStats().fetched > 3 * kMiB && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(f.store->FetchedStats().fetched == 2 * kMiB);
+  CHECK_FALSE(fs::exists(f.StagingPath(f.RemoteIdOf(model, "a.safetensors"))));  // least recently opened
+  CHECK(fs::exists(f.StagingPath(f.RemoteIdOf(model, "b.safetensors"))));
 }
 
 TEST_CASE("Store: deleting a remote model removes its staged bytes", "[store_remote]") {
