@@ -2,8 +2,8 @@
 #include "remote/http_range_fetcher.h"
 
 #include <cstring>
-#include <system_error>
 #include <string>
+#include <system_error>
 #include <utility>
 
 #include "remote/http_error.h"
