@@ -339,34 +339,36 @@ TEST_CASE("LazyFile: a persistent 500 fails the read promptly, then recovers", "
   CHECK(Read(f, 12 * kMiB, 4096) == FileData().substr(12 * kMiB, 4096));
 }
 
-TEST_CASE("HttpRangeFetcher: a resolve started at open sends the first fetch to the CDN", "[lazy][sim]") {
-  Remote r;
+// With every `method` request to the Hub failing (500), a fresh fetcher
+// starts its resolve, then fetches 4 KiB at `offset`; returns those bytes.
+std::string FetchAfterResolve(Remote& r, const std::string& method, uint64_t offset) {
   r.sim.ClearFaults();
-  // The Hub answers its HEAD but fails every GET: only a fetch that already
-  // knows where the bytes are can succeed.
-  r.sim.Control("/_sim/faults",
-                R"({"kind": "status", "status": 500, "server": "hub", "method": "GET", "count": -1})");
+  r.sim.Control("/_sim/faults", R"({"kind": "status", "status": 500, "server": "hub", "method": ")" + method +
+                                    R"(", "count": -1})");
   remote::HttpRangeFetcher fetcher(&r.client, &r.policy, r.hub.DownloadRequest(r.listing, "model.safetensors"),
                                    kFileSize);
   fetcher.StartResolve();
   std::string out(4096, '\0');
-  fetcher.Fetch(5 * kMiB, out.size(), out.data());
-  CHECK(out == FileData().substr(5 * kMiB, 4096));
+  try {
+    fetcher.Fetch(offset, out.size(), out.data());
+  } catch (...) {
+    r.sim.ClearFaults();
+    throw;
+  }
   r.sim.ClearFaults();
+  return out;
+}
+
+TEST_CASE("HttpRangeFetcher: a resolve started at open sends the first fetch to the CDN", "[lazy][sim]") {
+  Remote r;
+  // The Hub answers its HEAD but fails every GET: only a fetch that already
+  // knows where the bytes are can succeed.
+  CHECK(FetchAfterResolve(r, "GET", 5 * kMiB) == FileData().substr(5 * kMiB, 4096));
 }
 
 TEST_CASE("HttpRangeFetcher: a failed resolve leaves the fetch to ask the Hub", "[lazy][sim]") {
   Remote r;
-  r.sim.ClearFaults();
-  r.sim.Control("/_sim/faults",
-                R"({"kind": "status", "status": 500, "server": "hub", "method": "HEAD", "count": -1})");
-  remote::HttpRangeFetcher fetcher(&r.client, &r.policy, r.hub.DownloadRequest(r.listing, "model.safetensors"),
-                                   kFileSize);
-  fetcher.StartResolve();
-  std::string out(4096, '\0');
-  fetcher.Fetch(7 * kMiB, out.size(), out.data());
-  CHECK(out == FileData().substr(7 * kMiB, 4096));
-  r.sim.ClearFaults();
+  CHECK(FetchAfterResolve(r, "HEAD", 7 * kMiB) == FileData().substr(7 * kMiB, 4096));
 }
 
 TEST_CASE("LazyFile reopened from a snapshot serves present segments offline", "[lazy][sim]") {
