@@ -22,6 +22,9 @@
 #                (so asynchronous read-ahead is included)
 #   rss        : daemon VmHWM right after the cold sequential read
 #   32 readers : (modelfs) 32 `cat FILE` started together on a fresh store; nginx bytes / size
+#   4 files    : (modelfs) bench/shards, 4 different files of SIZE/4 each, read by 4 `cat`s at
+#                once on a fresh store: MB/s (SIZE / wall) and daemon VmHWM (memory flat in the
+#                number of files read at once)
 #   pull       : (modelfs) `modelfs models pull` of bench/model (must fetch nothing) and of
 #                bench/many (100 small files), wall clock of the command
 #
@@ -142,9 +145,12 @@ printf '%s\n' '{"architectures":["BenchForCausalLM"],"hidden_size":4096,"num_hid
 # Hub repos (tests/sims/hf_hub_sim.py layout: DIR/<org>/<name>/<revision>/<files>). The big file
 # is a hard link of the one nginx serves; *.safetensors is LFS, config.json a plain git file.
 REPOS=$SRV/repos
-mkdir -p "$REPOS/bench/model/main" "$REPOS/bench/many/main"
+mkdir -p "$REPOS/bench/model/main" "$REPOS/bench/many/main" "$REPOS/bench/shards/main"
 ln "$SRC" "$REPOS/bench/model/main/model.safetensors" || die "cannot hard-link $SRC"
 cp "$WWW/config.json" "$REPOS/bench/model/main/config.json"
+for i in 1 2 3 4; do
+  head -c "$((SIZE / 4))" /dev/urandom > "$REPOS/bench/shards/main/shard-$i.safetensors" || die "cannot write shard $i"
+done
 for i in $(seq -w 0 99); do
   printf '{"shard": %d, "note": "small file %s of bench/many"}\n' "$((10#$i))" "$i" > "$REPOS/bench/many/main/part-$i.json"
 done
@@ -293,15 +299,18 @@ mount_httpdirfs() {
   wait_mount "$MP" "${MPID[$MP]}" || { tail -5 "$LOGS/httpdirfs.log" >&2; unmount_one "$MP"; return 1; }
 }
 NSTORE=0
-mount_modelfs() {  # fresh store, pull (timed, must fetch nothing), mount
+mount_modelfs() {  # [REPO=bench/model]: fresh store, pull (timed for bench/model, must fetch nothing), mount
+  local repo=${1:-bench/model}
   MP=$MNT/modelfs
   unmount_one "$MP"; rm -rf "$W/stores"/*; mkdir -p "$MP"
   local store=$W/stores/s$((++NSTORE)) m t0 out
   m=$(mark); t0=$EPOCHREALTIME
-  out=$("$MODELFS" --home "$store" models pull hf://bench/model 2>&1) ||
-    { echo "$out" >&2; note "modelfs: pull hf://bench/model failed: ${out##*$'\n'}"; return 1; }
-  rec modelfs pull_s "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f", b - a }')"
-  sleep 0.2; rec modelfs pull_b "$(served "$m" | cut -d' ' -f1)"
+  out=$("$MODELFS" --home "$store" models pull "hf://$repo" 2>&1) ||
+    { echo "$out" >&2; note "modelfs: pull hf://$repo failed: ${out##*$'\n'}"; return 1; }
+  if [[ $repo == bench/model ]]; then
+    rec modelfs pull_s "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f", b - a }')"
+    sleep 0.2; rec modelfs pull_b "$(served "$m" | cut -d' ' -f1)"
+  fi
   [[ -n ${MTAG:-} ]] || { MTAG=$(grep -o 'tag="[^"]*"' <<<"$out" | head -1); log "pull: $out"; }
   out=$("$MODELFS" --home "$store" mount "$MP" 2>&1) ||
     { echo "$out" >&2; tail -5 "$store/mount.log" >&2 2>/dev/null; note "modelfs: mount failed: $out"; return 1; }
@@ -373,6 +382,22 @@ bench_modelfs_extra() {
     rec modelfs r32_s "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f", b - a }')"
     ((bad)) && note "modelfs: $bad of 32 concurrent readers failed"
     sleep 0.5; out=$(served "$b0"); rec modelfs r32_b "${out% *}"; rec modelfs r32_n "${out#* }"
+    unmount_one "$MP"; rm -rf "$W/stores"/*
+    # 4 different cold files read at once: memory stays flat
+    mount_modelfs bench/shards || return 1
+    local dir=$MP/models/bench--shards/latest
+    drop_caches; pids=(); t0=$EPOCHREALTIME
+    for i in 1 2 3 4; do timeout "$READ_TIMEOUT" cat "$dir/shard-$i.safetensors" > /dev/null 2>> "$LOGS/readers.err" & pids+=($!); done
+    bad=0; for i in "${pids[@]}"; do wait "$i" || bad=$((bad + 1)); done
+    rec modelfs f4_s "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f", b - a }')"
+    [[ -n ${MPID[$MP]:-} ]] && rec modelfs f4_rss "$(rss_kb "${MPID[$MP]}")"
+    ((bad)) && note "modelfs: $bad of 4 shard readers failed"
+    if ((r == 1)); then
+      for i in 1 2 3 4; do
+        cmp -s "$dir/shard-$i.safetensors" "$REPOS/bench/shards/main/shard-$i.safetensors" ||
+          note "modelfs: CONTENT MISMATCH in shard $i"
+      done
+    fi
     unmount_one "$MP"; rm -rf "$W/stores"/*
     # registration of a 100-file repo (no mount: the command opens the store itself)
     local store=$W/stores/many$r
@@ -459,6 +484,8 @@ row "  nginx KiB for it"                  rand_b kib "<= 1024 (1 MiB)"         '
 row "daemon peak RSS MiB (cold seq)"      rss_kb rss "<= 64"                   'v <= 65536'
 row "32 readers: nginx bytes / file size" r32_b  x   "<= 1.05x"                'v / s <= 1.05'
 row "32 readers: MB/s (32 x size / wall)" r32_s  mbs32 ""                        ""
+row "4 files at once: MB/s (size / wall)"  f4_s   mbs ""                        ""
+row "4 files at once: daemon peak RSS MiB"  f4_rss rss "<= 64"                   'v <= 65536'
 row "pull bench/model s (registers only)" pull_s s   ""                        ""
 row "  nginx KiB during the pull"         pull_b kib "0"                       'v == 0'
 row "pull bench/many (100 files) s"       reg_s  s   "< 1"                     'v < 1'

@@ -57,7 +57,7 @@ LazyFile::LazyFile(std::filesystem::path staging_path, uint64_t size, SegmentMap
       options_(options),
       fetch_slots_(std::max(1, options.max_parallel)),
       present_(std::move(present)),
-      recent_(options.recent_segments, options.segment_size) {
+      recent_(options.recent_segments, options.segment_size, options.memory_budget) {
   if (options_.segment_size == 0 || options_.max_parallel < 1) {
     throw Error(ErrorCode::kInvalidArgument,
                 "lazy file options need a segment size above 0 and at least one parallel fetch");

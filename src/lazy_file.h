@@ -34,6 +34,7 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -44,6 +45,7 @@
 
 #include "remote/range_fetcher.h"
 #include "src/file_reader.h"
+#include "src/memory_budget.h"
 #include "src/recent_segments.h"
 #include "src/segment_map.h"
 #include "util/error.h"
@@ -67,6 +69,9 @@ class LazyFile {
     // a sequential reader, and the digest behind it, find there what was
     // fetched ahead of them while parallel requests complete out of order.
     size_t recent_segments = 64;
+    // Shared with the other files read at the same time (see
+    // memory_budget.h); null: this file alone bounds what it keeps.
+    std::shared_ptr<MemoryBudget> memory_budget = nullptr;
   };
 
   // `present` says which segments the staging file already holds (e.g. a

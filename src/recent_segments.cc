@@ -13,12 +13,17 @@ constexpr size_t kMaxSpares = 8;
 
 }  // namespace
 
+RecentSegments::~RecentSegments() {
+  if (budget_) budget_->Release(charged_);
+}
+
 RecentSegments::Buffer RecentSegments::Acquire() {
   for (size_t i = 0; i < spares_.size(); ++i) {
     if (spares_[i].bytes.use_count() == 1) {
       Buffer buffer = std::move(spares_[i]);
       spares_[i] = std::move(spares_.back());
       spares_.pop_back();
+      Account();
       return buffer;
     }
   }
@@ -37,13 +42,21 @@ void RecentSegments::Put(size_t index, Buffer buffer) {
   if (capacity_ == 0) return;
   auto [it, inserted] = held_.insert_or_assign(index, std::move(buffer));
   if (inserted) order_.push_back(index);
-  while (held_.size() > capacity_) {
-    auto oldest = held_.find(order_.front());
-    order_.pop_front();
-    if (oldest == held_.end()) continue;
-    if (spares_.size() < kMaxSpares) spares_.push_back(std::move(oldest->second));
-    held_.erase(oldest);
-  }
+  Account();
+  auto over_budget = [&] { return budget_ && budget_->exceeded(); };
+  if (over_budget()) spares_.clear();
+  while (held_.size() > capacity_ || (held_.size() > kMinHeld && over_budget())) DropOldest();
+  Account();
+}
+
+void RecentSegments::DropOldest() {
+  auto oldest = held_.find(order_.front());
+  order_.pop_front();
+  if (oldest == held_.end()) return;
+  const bool spare = spares_.size() < kMaxSpares && !(budget_ && budget_->exceeded());
+  if (spare) spares_.push_back(std::move(oldest->second));
+  held_.erase(oldest);
+  Account();
 }
 
 const RecentSegments::Buffer* RecentSegments::Find(size_t index) const {
@@ -58,6 +71,15 @@ void RecentSegments::Clear(bool keep_spares) {
   held_.clear();
   order_.clear();
   if (!keep_spares) spares_.clear();
+  Account();
+}
+
+void RecentSegments::Account() {
+  if (!budget_) return;
+  const uint64_t now = static_cast<uint64_t>(held_.size() + spares_.size()) * segment_size_;
+  if (now > charged_) budget_->Charge(now - charged_);
+  if (now < charged_) budget_->Release(charged_ - now);
+  charged_ = now;
 }
 
 }  // namespace modelfs

@@ -47,7 +47,10 @@ RemoteCache::RemoteCache(std::filesystem::path staging_dir, cache::Index* index,
       sources_(sources),
       materializer_(std::move(materializer)),
       after_growth_(std::move(after_growth)),
-      options_(options) {
+      options_([&] {
+        options.memory_budget = std::make_shared<MemoryBudget>(kSegmentMemory);
+        return options;
+      }()) {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) throw Error(ErrorCode::kIOError, "cannot create " + dir_.string() + ": " + ec.message());

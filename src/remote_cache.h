@@ -11,7 +11,9 @@
 //   - a content that was verified is handed to the materializer (the store,
 //     which ingests it into chunks) on a background thread, once;
 //   - a staging file is only trusted when it exists: progress recorded for a
-//     missing one is ignored.
+//     missing one is ignored;
+//   - the segments its files keep in memory share one MemoryBudget of
+//     kSegmentMemory bytes (a file read alone keeps its whole window).
 // Callers must not hold the store's write lock when calling in: the
 // materializer takes it while this cache holds a content's lock.
 #pragma once
@@ -29,6 +31,7 @@
 
 #include "cache/index.h"
 #include "src/catalog_records.h"
+#include "src/memory_budget.h"
 #include "src/remote_file.h"
 #include "src/remote_sources.h"
 
@@ -36,6 +39,10 @@ namespace modelfs {
 
 class RemoteCache {
  public:
+  // Two files' windows (LazyFile::Options::recent_segments): files read at
+  // once share them.
+  static constexpr uint64_t kSegmentMemory = 32 << 20;
+
   // Ingests the verified staging file of content `id`; throws on failure.
   using Materializer = std::function<void(const std::string& id, const std::filesystem::path& staging)>;
 
@@ -43,6 +50,7 @@ class RemoteCache {
   // background thread, with no lock held, after each materialization and
   // after the last reader of a partly fetched content leaves: the moments
   // the fetched data it holds has grown (the store enforces its limit).
+  // options.memory_budget is replaced by the cache's own.
   RemoteCache(std::filesystem::path staging_dir, cache::Index* index, RemoteSources* sources,
               Materializer materializer, std::function<void()> after_growth,
               LazyFile::Options options = {});
@@ -89,7 +97,7 @@ class RemoteCache {
   RemoteSources* const sources_;
   const Materializer materializer_;
   const std::function<void()> after_growth_;
-  const LazyFile::Options options_;
+  const LazyFile::Options options_;  // memory_budget: one of kSegmentMemory bytes
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Slot>> slots_;  // guarded by mu_

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "remote/http_client.h"
 #include "remote/http_range_fetcher.h"
 #include "remote/retry_policy.h"
+#include "src/memory_budget.h"
 #include "src/recent_segments.h"
 #include "src/segment_map.h"
 #include "util/aligned_buffer.h"
@@ -430,6 +432,59 @@ TEST_CASE("RecentSegments keeps the newest segments, aligned, and recycles free 
   CHECK(recent.Acquire().bytes.get() == held);
   recent.Clear();
   CHECK(recent.Find(1) == nullptr);
+}
+
+TEST_CASE("RecentSegments share a MemoryBudget: past it, each keeps its newest few", "[lazy]") {
+  constexpr size_t kSegment = 4096;
+  auto budget = std::make_shared<MemoryBudget>(20 * kSegment);
+  {
+    RecentSegments a(16, kSegment, budget);
+    RecentSegments b(16, kSegment, budget);
+    for (size_t i = 0; i < 16; ++i) a.Put(i, a.Acquire());
+    CHECK(a.held() == 16);  // alone under the budget: its whole capacity
+    CHECK(budget->used() == 16 * kSegment);
+    for (size_t i = 0; i < 16; ++i) b.Put(i, b.Acquire());
+    // Past the budget, b kept no more than its floor of newest segments.
+    CHECK(b.held() == RecentSegments::kMinHeld);
+    CHECK(b.Find(15) != nullptr);
+    CHECK(b.Find(15 - RecentSegments::kMinHeld) == nullptr);
+    // a's next segment finds the budget exceeded: a gives up its oldest
+    // until the two are back within it (16 + 8 + 1 -> 12 + 8).
+    a.Put(16, a.Acquire());
+    CHECK(a.held() == 12);
+    CHECK(a.Find(16) != nullptr);
+    CHECK(a.Find(4) == nullptr);
+    CHECK(budget->used() == budget->limit());
+    b.Clear(/*keep_spares=*/false);
+    CHECK(budget->used() == a.held() * kSegment);
+  }
+  CHECK(budget->used() == 0);  // everything held was released
+}
+
+TEST_CASE("LazyFile: files sharing a budget serve right bytes from disk when it is spent", "[lazy]") {
+  TempDir dir("lazy");
+  MemoryFetcher memory;
+  LazyFile::Options options;
+  options.segment_size = 256 * 1024;
+  options.recent_segments = 64;
+  options.memory_budget = std::make_shared<MemoryBudget>(4 * kMiB);
+  LazyFile a(dir / "a", kFileSize, SegmentMap(kFileSize, options.segment_size), &memory, options);
+  LazyFile b(dir / "b", kFileSize, SegmentMap(kFileSize, options.segment_size), &memory, options);
+  // Interleaved sequential readers of two files, each with readahead.
+  for (uint64_t m = 0; m < kFileSize / kMiB; ++m) {
+    REQUIRE(Read(a, m * kMiB, kMiB) == FileData().substr(m * kMiB, kMiB));
+    REQUIRE(Read(b, m * kMiB, kMiB) == FileData().substr(m * kMiB, kMiB));
+    // The limit, plus a few segments (and spare buffers) each file keeps
+    // whatever the budget says; without the budget both would hold 16 MiB.
+    CHECK(options.memory_budget->used() <=
+          options.memory_budget->limit() + 2 * (RecentSegments::kMinHeld + 8) * options.segment_size);
+  }
+  a.WaitForReadahead();
+  b.WaitForReadahead();
+  // Re-reads of early segments come back from the staging files.
+  CHECK(Read(a, 0, kMiB) == FileData().substr(0, kMiB));
+  CHECK(Read(b, kMiB, kMiB) == FileData().substr(kMiB, kMiB));
+  CHECK(memory.bytes == 2 * kFileSize);
 }
 
 TEST_CASE("LazyFile serves views from memory, and from the staging file once dropped", "[lazy]") {
