@@ -5,8 +5,8 @@
 // recent_segments.h) for its readers and its digest. Alone, a file may keep
 // its whole window; files read at the same time share one MemoryBudget, and
 // once their sum passes the limit each file gives up its oldest segments
-// (down to a few) instead of growing, so the daemon's memory stays flat in
-// the number of files being read. A budget only counts: RecentSegments
+// (down to a few) instead of growing, so the daemon's memory grows little
+// with the number of files being read. A budget only counts: RecentSegments
 // charges what it holds and releases what it drops. Thread-safe; shared
 // (std::shared_ptr) by the files that charge it.
 #pragma once
