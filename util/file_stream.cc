@@ -44,15 +44,19 @@ AtomicFileSink::AtomicFileSink(fs::path path, bool overwrite) : path_(std::move(
   temp_ = path_.parent_path() / ("." + path_.filename().string() + ".partial-" + std::to_string(rd()));
   fd_ = UniqueFd(::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd_.valid()) ThrowErrno("cannot create " + path_.string());
+  writer_ = std::make_unique<DirectWriter>(fd_.get(), temp_, path_.string());
 }
 
 AtomicFileSink::~AtomicFileSink() {
+  writer_.reset();  // waits for a write in flight
   if (!committed_) ::unlink(temp_.c_str());
 }
 
-void AtomicFileSink::Write(const char* data, size_t size) { WriteFull(fd_.get(), data, size, path_.string()); }
+void AtomicFileSink::Write(const char* data, size_t size) { writer_->Append(data, size); }
 
 void AtomicFileSink::Commit() {
+  writer_->Finish();
+  writer_.reset();
   if (::close(fd_.Release()) != 0) ThrowErrno("cannot write " + path_.string());
   if (overwrite_) {
     if (::rename(temp_.c_str(), path_.c_str()) != 0) ThrowErrno("cannot create " + path_.string());
