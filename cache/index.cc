@@ -19,6 +19,19 @@ const char* const kColumnNames[kColumnCount] = {rocksdb::kDefaultColumnFamilyNam
 
 rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
 
+// Written at a close that finds old WALs (see ~Index); its value is unused.
+constexpr char kCleanCloseKey[] = "index/closed";
+
+// The write-ahead logs (NNNNNN.log) in the database directory `dir`.
+size_t CountWalFiles(const std::filesystem::path& dir) {
+  size_t count = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".log") ++count;
+  }
+  return count;
+}
+
 [[noreturn]] void ThrowStatus(const rocksdb::Status& s, const std::string& what) {
   ErrorCode code = s.IsCorruption() ? ErrorCode::kCorruption
                    : s.IsNoSpace()  ? ErrorCode::kNoSpace
@@ -33,6 +46,7 @@ rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
 }  // namespace
 
 struct Index::Impl {
+  std::filesystem::path dir;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
 
@@ -67,8 +81,19 @@ Index::Index(std::unique_ptr<Impl> impl, bool read_only)
 
 Index::~Index() {
   if (impl_ && impl_->db) {
-    // Flushing the memtables on a clean close spares the next Open a WAL replay.
-    if (!read_only_) impl_->db->Flush(rocksdb::FlushOptions());
+    // Flushing the memtables on a clean close spares the next Open a WAL
+    // replay. RocksDB 7.8 (Debian 12) deletes a WAL only once every column
+    // family was flushed past it, and flushing an empty memtable does
+    // nothing, so each open without writes left one empty WAL behind, which
+    // every later open replayed (a store had 56 after a day of commands).
+    // One small write makes the flush real, which moves every family past
+    // the older WALs (facebook/rocksdb#11409 fixed this in RocksDB 8.3).
+    if (!read_only_) {
+      if (CountWalFiles(impl_->dir) > 1) {
+        impl_->db->Put(rocksdb::WriteOptions(), impl_->cf(Column::kMeta), kCleanCloseKey, "");
+      }
+      impl_->db->Flush(rocksdb::FlushOptions(), impl_->handles);
+    }
     for (auto* h : impl_->handles) impl_->db->DestroyColumnFamilyHandle(h);
     impl_->handles.clear();
     impl_->db->Close();
@@ -101,6 +126,7 @@ std::unique_ptr<Index> Index::Open(const std::filesystem::path& dir, bool read_o
   for (const char* name : kColumnNames) descriptors.emplace_back(name, cf_options);
 
   auto impl = std::make_unique<Impl>();
+  impl->dir = dir;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
       read_only ? rocksdb::DB::OpenForReadOnly(db_options, dir.string(), descriptors,

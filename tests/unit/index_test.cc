@@ -46,6 +46,35 @@ TEST_CASE("Index: open without create on an empty or missing dir is kNotFound", 
   CHECK_FALSE(std::filesystem::exists(dir / "missing"));
 }
 
+TEST_CASE("Index: opens without writes leave no write-ahead logs behind", "[index]") {
+  TempDir dir("index");
+  auto wal_files = [&] {
+    size_t n = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir / "db")) {
+      n += entry.path().extension() == ".log";
+    }
+    return n;
+  };
+  Index::Open(dir / "db", false, true).reset();
+  // RocksDB 7.8 used to keep one empty WAL per open (all replayed at each
+  // open) when nothing was written: 12 opens left 12 of them.
+  for (int i = 0; i < 12; ++i) {
+    auto index = Index::Open(dir / "db", false, false);
+    CHECK_FALSE(index->Get(Column::kModels, "m"));
+  }
+  CHECK(wal_files() <= 2);
+  // And the data written before is all there.
+  {
+    auto index = Index::Open(dir / "db", false, false);
+    Index::Batch batch;
+    batch.Put(Column::kModels, "m", "v");
+    index->Write(batch, true);
+  }
+  for (int i = 0; i < 6; ++i) Index::Open(dir / "db", false, false).reset();
+  CHECK(wal_files() <= 2);
+  CHECK(Index::Open(dir / "db", true, false)->Get(Column::kModels, "m") == "v");
+}
+
 TEST_CASE("Index: Put, Get and Delete through batches", "[index]") {
   TempDir dir("index");
   auto index = Index::Open(dir / "db", false, true);
