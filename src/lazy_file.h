@@ -34,8 +34,8 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
-#include <memory>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <semaphore>

@@ -4,8 +4,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
+#include <algorithm>
 #include <cstring>
+#include <system_error>
 #include <utility>
 
 #include "util/error.h"
@@ -45,14 +46,19 @@ void DirectWriter::Flush() {
   WaitInFlight();
   const char* block = blocks_[current_].get();
   const uint64_t offset = offset_;
-  in_flight_ = std::async(std::launch::async, [this, block, offset] {
+  auto write = [this, block, offset] {
     if (::pwrite(direct_fd_.get(), block, kBlockSize, static_cast<off_t>(offset)) ==
         static_cast<ssize_t>(kBlockSize)) {
       return;
     }
     // Refused (EINVAL: no direct I/O here) or short: the ordinary way.
     PwriteFull(fd_, block, kBlockSize, offset, what_);
-  });
+  };
+  try {
+    in_flight_ = std::async(std::launch::async, write);
+  } catch (const std::system_error&) {
+    write();  // no thread to spare: on this one
+  }
   current_ ^= 1;
   offset_ += kBlockSize;
   filled_ = 0;
