@@ -23,8 +23,8 @@
 #   rss        : daemon VmHWM right after the cold sequential read
 #   32 readers : (modelfs) 32 `cat FILE` started together on a fresh store; nginx bytes / size
 #   4 files    : (modelfs) bench/shards, 4 different files of SIZE/4 each, read by 4 `cat`s at
-#                once on a fresh store: MB/s (SIZE / wall) and daemon VmHWM (memory flat in the
-#                number of files read at once)
+#                once on a fresh store: MB/s (SIZE / wall) and daemon VmHWM (how memory grows
+#                with the number of files read at once); content checked with cmp
 #   pull       : (modelfs) `modelfs models pull` of bench/model (must fetch nothing) and of
 #                bench/many (100 small files), wall clock of the command
 #
@@ -383,7 +383,7 @@ bench_modelfs_extra() {
     ((bad)) && note "modelfs: $bad of 32 concurrent readers failed"
     sleep 0.5; out=$(served "$b0"); rec modelfs r32_b "${out% *}"; rec modelfs r32_n "${out#* }"
     unmount_one "$MP"; rm -rf "$W/stores"/*
-    # 4 different cold files read at once: memory stays flat
+    # 4 different cold files read at once: the daemon's memory with several files
     mount_modelfs bench/shards || return 1
     local dir=$MP/models/bench--shards/latest
     drop_caches; pids=(); t0=$EPOCHREALTIME
