@@ -571,7 +571,11 @@ class PersistenceTest(HfPullTestCase):
 
     def test_kill_9_mid_read_then_resume(self):
         repo = "org/kill"
-        size = 16 * MiB
+        # Readahead runs up to ~12 MiB (the daemon's 8 MiB window plus the
+        # kernel's 4 MiB) ahead of the reader, and the reader catches up from
+        # the page cache at once: the file must outlast that plus 2.5 s of
+        # fetching at 4 x 512 KiB/s, or the read may end before the kill.
+        size = 32 * MiB
         src, want = self.data("kill.safetensors", size)
         self.sim.add_repo(repo, {"model.safetensors": src})
         tag, _ = self.pull("hf://" + repo)
