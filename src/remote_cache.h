@@ -41,7 +41,7 @@ class RemoteCache {
  public:
   // One file's window (LazyFile::Options::recent_segments): a file read
   // alone keeps all of it, files read at once share it. (bench/lazy_bench.sh,
-  // 4 files of 512 MiB read at once: daemon peak RSS 68 MiB with 16 MiB,
+  // 4 files of 512 MiB read at once: daemon peak RSS 68-72 MiB with 16 MiB,
   // 79 with 32, 106 without a shared budget; 48-56 for one file.)
   static constexpr uint64_t kSegmentMemory = 16 << 20;
 
