@@ -43,9 +43,8 @@ void RecentSegments::Put(size_t index, Buffer buffer) {
   auto [it, inserted] = held_.insert_or_assign(index, std::move(buffer));
   if (inserted) order_.push_back(index);
   Account();
-  auto over_budget = [&] { return budget_ && budget_->exceeded(); };
-  if (over_budget()) spares_.clear();
-  while (held_.size() > capacity_ || (held_.size() > kMinHeld && over_budget())) DropOldest();
+  if (OverBudget()) spares_.clear();
+  while (held_.size() > capacity_ || (held_.size() > kMinHeld && OverBudget())) DropOldest();
   Account();
 }
 
@@ -53,8 +52,7 @@ void RecentSegments::DropOldest() {
   auto oldest = held_.find(order_.front());
   order_.pop_front();
   if (oldest == held_.end()) return;
-  const bool spare = spares_.size() < kMaxSpares && !(budget_ && budget_->exceeded());
-  if (spare) spares_.push_back(std::move(oldest->second));
+  if (spares_.size() < kMaxSpares && !OverBudget()) spares_.push_back(std::move(oldest->second));
   held_.erase(oldest);
   Account();
 }

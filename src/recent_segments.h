@@ -62,6 +62,7 @@ class RecentSegments {
 
  private:
   void DropOldest();
+  bool OverBudget() const { return budget_ && budget_->exceeded(); }
   // Brings the budget's charge in line with the buffers held now.
   void Account();
 
