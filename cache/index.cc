@@ -115,6 +115,7 @@ std::unique_ptr<Index> Index::Open(const std::filesystem::path& dir, bool read_o
   db_options.max_open_files = 256;
   db_options.keep_log_file_num = 2;
   db_options.max_background_jobs = 2;
+  db_options.max_file_opening_threads = 1;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(8 << 20);

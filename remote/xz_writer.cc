@@ -10,15 +10,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
-#include <exception>
-#include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "util/block_pipeline.h"
 #include "util/error.h"
 
 namespace modelfs::remote {
@@ -112,39 +109,13 @@ double EstimateCompressedRatio(const uint8_t* data, size_t size, std::vector<uin
   return bits / 8 / static_cast<double>(size);
 }
 
-// A byte buffer that keeps its allocation across reuse and never zero-fills.
-struct Buffer {
-  std::unique_ptr<uint8_t[]> bytes;
-  size_t size = 0;
-  size_t capacity = 0;
+using Block = BlockPipeline::Block;
 
-  // Empties the buffer, making room for at least `min_capacity` bytes.
-  void Reset(size_t min_capacity) {
-    if (min_capacity > capacity) {
-      bytes = std::make_unique_for_overwrite<uint8_t[]>(min_capacity);
-      capacity = min_capacity;
-    }
-    size = 0;
-  }
-  void Append(const void* data, size_t n) {
-    std::memcpy(bytes.get() + size, data, n);
-    size += n;
-  }
-};
-
-// One .xz block on its way through the pipeline.
-struct Block {
-  Buffer input;                  // the uncompressed bytes
-  Buffer output;                 // the encoded block: header, data, padding, check
-  lzma_vli unpadded_size = 0;    // for the index
-  std::exception_ptr error;      // set instead of output when encoding failed
-  bool encoded = false;          // guarded by the writer's mutex
-};
-
-// Encodes blocks on one worker thread. Owns a block encoder that is kept
-// between blocks, because setting up LZMA2's match finder afresh costs
-// about as much as compressing a few hundred KiB.
-class BlockEncoder {
+// Encodes blocks on one worker thread into .xz blocks, block.detail being
+// the unpadded size the index needs. Keeps its liblzma encoder between
+// blocks, because setting up LZMA2's match finder afresh costs about as
+// much as compressing a few hundred KiB.
+class BlockEncoder : public BlockPipeline::Encoder {
  public:
   BlockEncoder(const lzma_options_lzma& lzma, double max_compressed_ratio)
       : lzma_(lzma), max_compressed_ratio_(std::min(max_compressed_ratio, kMaxUsefulRatio)) {}
@@ -153,9 +124,8 @@ class BlockEncoder {
   BlockEncoder(const BlockEncoder&) = delete;
   BlockEncoder& operator=(const BlockEncoder&) = delete;
 
-  // Fills block.output and block.unpadded_size from block.input.
-  void Encode(Block& block) {
-    const uint8_t* data = block.input.bytes.get();
+  void Encode(Block& block) override {
+    const auto* data = reinterpret_cast<const uint8_t*>(block.input.bytes.get());
     const size_t size = block.input.size;
     if (!LooksCompressible(data, size) || !EncodeCompressed(data, size, block)) {
       EncodeStored(data, size, block);
@@ -196,7 +166,7 @@ class BlockEncoder {
     const size_t header_size = options.header_size;
     const size_t limit = header_size + size + 3 + lzma_check_size(kCheck);  // 3: block padding
     block.output.Reset(limit);
-    uint8_t* out = block.output.bytes.get();
+    auto* out = reinterpret_cast<uint8_t*>(block.output.bytes.get());
 
     CheckLzma(lzma_block_encoder(&stream_, &options), "lzma_block_encoder");
     stream_.next_in = data;
@@ -212,8 +182,8 @@ class BlockEncoder {
 
     CheckLzma(lzma_block_header_encode(&options, out), "lzma_block_header_encode");
     block.output.size = limit - stream_.avail_out;
-    block.unpadded_size = lzma_block_unpadded_size(&options);
-    if (block.unpadded_size == 0) ThrowLzma("lzma_block_unpadded_size", LZMA_PROG_ERROR);
+    block.detail = lzma_block_unpadded_size(&options);
+    if (block.detail == 0) ThrowLzma("lzma_block_unpadded_size", LZMA_PROG_ERROR);
     return true;
   }
 
@@ -225,11 +195,12 @@ class BlockEncoder {
     const size_t bound = lzma_block_buffer_bound(size);
     block.output.Reset(bound);
     size_t out_pos = 0;
-    CheckLzma(lzma_block_uncomp_encode(&options, data, size, block.output.bytes.get(), &out_pos, bound),
+    CheckLzma(lzma_block_uncomp_encode(&options, data, size, reinterpret_cast<uint8_t*>(block.output.bytes.get()),
+                                       &out_pos, bound),
               "lzma_block_uncomp_encode");
     block.output.size = out_pos;
-    block.unpadded_size = lzma_block_unpadded_size(&options);
-    if (block.unpadded_size == 0) ThrowLzma("lzma_block_unpadded_size", LZMA_PROG_ERROR);
+    block.detail = lzma_block_unpadded_size(&options);
+    if (block.detail == 0) ThrowLzma("lzma_block_unpadded_size", LZMA_PROG_ERROR);
   }
 
   lzma_options_lzma lzma_;
@@ -248,179 +219,56 @@ struct IndexDeleter {
 class XzWriter::Impl {
  public:
   Impl(Sink sink, const Options& options)
-      : sink_(std::move(sink)),
-        block_size_(options.block_size),
-        lzma_(PresetOptions(options.preset)),
-        max_compressed_ratio_(options.max_compressed_ratio),
-        index_(lzma_index_init(nullptr)) {
-    if (block_size_ == 0 || lzma_block_buffer_bound(block_size_) == 0) {
+      : sink_(std::move(sink)), lzma_(PresetOptions(options.preset)), index_(lzma_index_init(nullptr)) {
+    if (options.block_size == 0 || lzma_block_buffer_bound(options.block_size) == 0) {
       throw Error(ErrorCode::kInvalidArgument,
-                  "xz encoder: unsupported block size " + std::to_string(block_size_));
+                  "xz encoder: unsupported block size " + std::to_string(options.block_size));
     }
     if (!index_) ThrowLzma("lzma_index_init", LZMA_MEM_ERROR);
     // A dictionary larger than a block would only cost memory, here and in
     // every decoder.
-    lzma_.dict_size =
-        static_cast<uint32_t>(std::min<size_t>(lzma_.dict_size, std::max<size_t>(block_size_, LZMA_DICT_SIZE_MIN)));
-
-    unsigned threads = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
-    threads = std::max(threads, 1u);
-    max_in_flight_ = 2 * size_t{threads};
-    try {
-      for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
-    } catch (...) {
-      StopWorkers();
-      throw;
-    }
+    lzma_.dict_size = static_cast<uint32_t>(
+        std::min<size_t>(lzma_.dict_size, std::max<size_t>(options.block_size, LZMA_DICT_SIZE_MIN)));
+    const double ratio = options.max_compressed_ratio;
+    pipeline_.emplace(
+        "xz encoder", options.block_size, options.threads,
+        [this, ratio] { return std::make_unique<BlockEncoder>(lzma_, ratio); },
+        [this](const Block& block) { Emit(block); });
   }
 
-  ~Impl() { StopWorkers(); }
-
   void Write(const char* data, size_t size) {
-    CheckUsable();
-    Guarded([&] {
-      while (size > 0) {
-        if (!filling_) filling_ = NewBlock();
-        const size_t n = std::min(size, block_size_ - filling_->input.size);
-        filling_->input.Append(data, n);
-        data += n;
-        size -= n;
-        bytes_in_ += n;
-        if (filling_->input.size == block_size_) Submit();
-      }
-    });
+    pipeline_->Write(data, size);
+    bytes_in_ += size;
   }
 
   void Finish() {
-    CheckUsable();
-    Guarded([&] {
-      if (filling_) Submit();
-      while (!in_flight_.empty()) EmitOldest();
-      WriteHeaderOnce();
+    pipeline_->Finish();
+    WriteHeaderOnce();
 
-      std::vector<uint8_t> index(lzma_index_size(index_.get()));
-      size_t index_pos = 0;
-      CheckLzma(lzma_index_buffer_encode(index_.get(), index.data(), &index_pos, index.size()),
-                "lzma_index_buffer_encode");
-      Send(index.data(), index_pos);
+    std::vector<uint8_t> index(lzma_index_size(index_.get()));
+    size_t index_pos = 0;
+    CheckLzma(lzma_index_buffer_encode(index_.get(), index.data(), &index_pos, index.size()),
+              "lzma_index_buffer_encode");
+    Send(index.data(), index_pos);
 
-      lzma_stream_flags flags{};
-      flags.version = 0;
-      flags.check = kCheck;
-      flags.backward_size = lzma_index_size(index_.get());
-      uint8_t footer[LZMA_STREAM_HEADER_SIZE];
-      CheckLzma(lzma_stream_footer_encode(&flags, footer), "lzma_stream_footer_encode");
-      Send(footer, sizeof(footer));
-      finished_ = true;
-    });
+    lzma_stream_flags flags{};
+    flags.version = 0;
+    flags.check = kCheck;
+    flags.backward_size = lzma_index_size(index_.get());
+    uint8_t footer[LZMA_STREAM_HEADER_SIZE];
+    CheckLzma(lzma_stream_footer_encode(&flags, footer), "lzma_stream_footer_encode");
+    Send(footer, sizeof(footer));
   }
 
   uint64_t bytes_in() const { return bytes_in_; }
   uint64_t bytes_out() const { return bytes_out_; }
 
  private:
-  void WorkerLoop() {
-    BlockEncoder encoder(lzma_, max_compressed_ratio_);
-    for (;;) {
-      Block* block;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        work_ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (stopping_) return;
-        block = queue_.front();
-        queue_.pop_front();
-      }
-      try {
-        encoder.Encode(*block);
-      } catch (...) {
-        block->error = std::current_exception();
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        block->encoded = true;
-      }
-      block_done_.notify_all();
-    }
-  }
-
-  void StopWorkers() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    work_ready_.notify_all();
-    for (std::thread& worker : workers_) worker.join();
-    workers_.clear();
-  }
-
-  void CheckUsable() const {
-    if (broken_) {
-      throw Error(ErrorCode::kIOError, "xz encoder: an earlier error left the .xz stream incomplete");
-    }
-    if (finished_) throw Error(ErrorCode::kInvalidArgument, "xz encoder: the .xz stream is already finished");
-  }
-
-  // Runs fn; if it throws, the writer is broken for good.
-  template <typename Fn>
-  void Guarded(Fn&& fn) {
-    try {
-      fn();
-    } catch (...) {
-      broken_ = true;
-      throw;
-    }
-  }
-
-  std::unique_ptr<Block> NewBlock() {
-    std::unique_ptr<Block> block;
-    if (spare_.empty()) {
-      block = std::make_unique<Block>();
-    } else {
-      block = std::move(spare_.back());
-      spare_.pop_back();
-    }
-    block->input.Reset(block_size_);
-    block->output.size = 0;
-    block->unpadded_size = 0;
-    block->error = nullptr;
-    block->encoded = false;
-    return block;
-  }
-
-  // Queues the filling block for a worker, then emits what is ready, waiting
-  // while the in-flight limit is reached.
-  void Submit() {
-    Block* block = filling_.get();
-    in_flight_.push_back(std::move(filling_));
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(block);
-    }
-    work_ready_.notify_one();
-    while (in_flight_.size() >= max_in_flight_) EmitOldest();
-    while (!in_flight_.empty() && IsEncoded(*in_flight_.front())) EmitOldest();
-  }
-
-  bool IsEncoded(const Block& block) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return block.encoded;
-  }
-
-  // Waits for the oldest in-flight block, sends it to the sink and indexes it.
-  void EmitOldest() {
-    {
-      const Block& oldest = *in_flight_.front();
-      std::unique_lock<std::mutex> lock(mu_);
-      block_done_.wait(lock, [&] { return oldest.encoded; });
-    }
-    std::unique_ptr<Block> block = std::move(in_flight_.front());
-    in_flight_.pop_front();
-    if (block->error) std::rethrow_exception(block->error);
+  // Sends an encoded block to the sink and indexes it.
+  void Emit(const Block& block) {
     WriteHeaderOnce();
-    Send(block->output.bytes.get(), block->output.size);
-    CheckLzma(lzma_index_append(index_.get(), nullptr, block->unpadded_size, block->input.size),
-              "lzma_index_append");
-    spare_.push_back(std::move(block));
+    Send(reinterpret_cast<const uint8_t*>(block.output.bytes.get()), block.output.size);
+    CheckLzma(lzma_index_append(index_.get(), nullptr, block.detail, block.input.size), "lzma_index_append");
   }
 
   void WriteHeaderOnce() {
@@ -440,28 +288,12 @@ class XzWriter::Impl {
   }
 
   const Sink sink_;
-  const size_t block_size_;
   lzma_options_lzma lzma_;
-  const double max_compressed_ratio_;
-  size_t max_in_flight_ = 0;
   const std::unique_ptr<lzma_index, IndexDeleter> index_;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
   bool header_written_ = false;
-  bool finished_ = false;
-  bool broken_ = false;
-
-  // Touched by the calling thread only.
-  std::unique_ptr<Block> filling_;                  // receiving Write's bytes
-  std::deque<std::unique_ptr<Block>> in_flight_;    // submitted, not yet emitted; oldest first
-  std::vector<std::unique_ptr<Block>> spare_;       // emitted, buffers kept for reuse
-
-  std::mutex mu_;
-  std::condition_variable work_ready_;  // queue_ gained a block, or stopping_
-  std::condition_variable block_done_;  // some block became encoded
-  std::deque<Block*> queue_;            // guarded by mu_: submitted, not yet taken by a worker
-  bool stopping_ = false;               // guarded by mu_
-  std::vector<std::thread> workers_;
+  std::optional<BlockPipeline> pipeline_;  // last: its workers stop first
 };
 
 XzWriter::XzWriter(Sink sink) : XzWriter(std::move(sink), Options()) {}

@@ -334,6 +334,13 @@ StoreStats Store::Stats() const {
   return stats;
 }
 
+bool Store::HasAllContent(const ModelRecord& model) const {
+  for (const auto& file : catalog_.ListFiles(model)) {
+    if (file.type == FileType::kFile && !StoredContent(file)) return false;
+  }
+  return true;
+}
+
 std::optional<std::string> Store::StoredContent(const FileRecord& file) const {
   if (!file.is_remote()) return file.sha256;
   auto remote = catalog_.FindRemote(file.remote_id);

@@ -184,6 +184,9 @@ class Store {
   // The files and directories of `model`, in path order; a remote file whose
   // origin named no sha256 shows the one of its stored bytes once fetched.
   std::vector<FileRecord> Files(const ModelRecord& model) const;
+  // Whether every file of `model` has its bytes in the chunk store, so
+  // reading it needs no fetch (and a read-only store can serve it).
+  bool HasAllContent(const ModelRecord& model) const;
   // Streams the bytes of `path` in `model` to `sink`, verified chunk by chunk.
   void ReadFile(const ModelRecord& model, const std::string& path,
                 const std::function<void(const char*, size_t)>& sink) const;

@@ -64,6 +64,8 @@ ExportTarget::ExportTarget(const CommandContext& ctx, std::string dest, std::opt
   }
 }
 
+bool ExportTarget::is_s3() const { return IsS3(dest_); }
+
 std::unique_ptr<remote::EntryWriter> ExportTarget::Open(const ModelRecord& model, RemoteSources* sources) {
   if (IsS3(dest_)) {
     remote::S3Location object = remote::ParseS3Url(dest_);

@@ -28,6 +28,8 @@ class ExportTarget {
   // Checks what can be checked before the model is known (the format).
   ExportTarget(const CommandContext& ctx, std::string dest, std::optional<ArchiveFormat> format,
                std::string s3_endpoint, bool force);
+  // Whether the destination is on S3 (reached through the store's clients).
+  bool is_s3() const;
   // The writer for `model`; nothing is visible until it Finish()es.
   // `sources` gives the HTTP client for S3.
   std::unique_ptr<remote::EntryWriter> Open(const ModelRecord& model, RemoteSources* sources);

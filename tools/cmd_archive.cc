@@ -37,8 +37,7 @@ void AddExport(CLI::App& models, CommandContext& ctx) {
     }
     const Tag wanted = ctx.ParseTagArgument(*tag);
     ExportTarget target(ctx, dest->empty() ? std::string(".") : *dest, chosen, *s3_endpoint, *force);
-    auto store = ctx.OpenStore(Store::Access::kWrite);
-    const ModelRecord model = store->Get(wanted);
+    const auto [store, model] = ctx.OpenModelForReading(wanted, target.is_s3());
     auto writer = target.Open(model, store->remote_sources());
     {
       ProgressBar bar(ctx.err(), ctx.err_is_terminal(), "Exporting " + model.name);

@@ -42,4 +42,16 @@ std::shared_ptr<Store> CommandContext::OpenStore(Store::Access access) const {
   return Store::Open(home, access);
 }
 
+CommandContext::StoredModel CommandContext::OpenModelForReading(const Tag& tag, bool needs_network) const {
+  if (!needs_network && !in_daemon()) {
+    std::shared_ptr<Store> store = OpenStore(Store::Access::kRead);
+    ModelRecord model = store->Get(tag);
+    if (store->HasAllContent(model)) return {std::move(store), std::move(model)};
+  }
+  // (A read-only store is closed, releasing its lock, before this opens.)
+  std::shared_ptr<Store> store = OpenStore(Store::Access::kWrite);
+  ModelRecord model = store->Get(tag);
+  return {std::move(store), std::move(model)};
+}
+
 }  // namespace modelfs::tools

@@ -69,6 +69,18 @@ class CommandContext {
   // ForwardedToDaemon; otherwise opens the store in this process.
   std::shared_ptr<Store> OpenStore(Store::Access access) const;
 
+  // The store and the model `tag` names, for a command that reads the
+  // model's bytes. Like OpenStore(), but read-only (shared with other
+  // readers, and ~20 ms faster to open and close than for writing: no new
+  // write-ahead log, MANIFEST record, fsyncs or flush) when every file of
+  // the model is stored; writable when some file is still to be fetched or
+  // the command needs the network (only a writable store has the clients).
+  struct StoredModel {
+    std::shared_ptr<Store> store;
+    ModelRecord model;
+  };
+  StoredModel OpenModelForReading(const Tag& tag, bool needs_network) const;
+
  private:
   std::vector<std::string> argv_;
   std::ostream* out_;

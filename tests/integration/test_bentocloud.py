@@ -166,6 +166,26 @@ class PushPullTest(BentoCloudTestCase):
         self.assert_model_matches("lazy:v1", want, home=self.home2, read_back=True)
         self.assertEqual(self.files("lazy:v1"), self.files("lazy:v1", home=self.home2))
 
+    def test_export_of_a_lazy_pull_fetches_the_files_and_matches(self):
+        """An export needs every byte: a model pulled lazily is fetched (and verified) as
+        it is written out, through a store opened for writing, and the tar holds the
+        source's files."""
+        src, want = self.saved("lexp:v1", {"w.bin": 2 * MiB, "config.json": b'{"b": 2}\n'})
+        self.push("lexp:v1")
+        self.pull("lexp:v1")
+        out = os.path.join(self.tmp, "lexp.tar")
+        before = self.served()
+        self.ok("models", "export", "lexp:v1", out, home=self.home2)
+        self.assertGreaterEqual(self.served() - before, 2 * MiB)
+        with tarfile.open(out, "r:") as tf:
+            got = {m.name[2:]: hashlib.sha256(tf.extractfile(m).read()).hexdigest()
+                   for m in tf if m.isfile() and m.name != "./model.yaml"}
+        self.assertEqual({rel: w["sha256"] for rel, w in want["files"].items()}, got)
+        # A second export reads the now-stored files, fetching nothing.
+        before = self.served()
+        self.ok("models", "export", "lexp:v1", out, "-f", home=self.home2)
+        self.assertEqual(before, self.served())
+
     def test_multipart_push_and_pull(self):
         self.sim.configure(strategy="multipart", min_part=1 * MiB)
         src, want = self.saved("multi:v1", {"w.bin": 3 * MiB, "x.txt": b"x\n"})
