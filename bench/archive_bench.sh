@@ -12,7 +12,9 @@
 #                        `tar -cf - -C DIR . | zstd -1 -T0 -q -o out.tar.zst`
 #   warm exports       : both exports again, and the peer's tar | zstd, with their inputs (the
 #                        store / DIR) read into the page cache first and nothing dropped: the
-#                        speed of the export pipelines rather than of this VM's disk
+#                        speed of the export pipelines rather than of this VM's disk; then the
+#                        ceiling of any export here, `dd` of SIZE MiB of zeros into a new file,
+#                        with oflag=direct (as modelfs writes) and buffered (as tar/zstd write)
 #   import             : each archive into a fresh store (`modelfs models import`), beside
 #                        `tar -xJf` / `zstd -dc | tar -xf -` into an empty directory
 #   import, dedup      : the .bentomodel into a second store that already saved DIR (as
@@ -270,6 +272,16 @@ bench_size() {  # SIZE_MIB
       WARM_INPUTS="$dir" timed "peer-tarzstd-warm-$S" bash -o pipefail -c 'tar -cf - -C "$1" . | zstd -1 -T0 -q -o "$2"' _ "$dir" "$PZ" &&
         rec "$S" exp_pz_w "$(awk -v b="$bytes" -v t="$T" 'BEGIN { print b / t }')"
       rm -f "$PZ"
+      # the ceiling any export meets here: writing SIZE MiB into a fresh file, with direct I/O
+      # (as modelfs writes archives) and through the page cache (as tar and zstd do)
+      local DD=$W/out/ceiling-$S
+      rm -f "$DD"
+      WARM_INPUTS="$W/out" timed "dd-direct-$S" dd if=/dev/zero of="$DD" bs=1M count="$S" oflag=direct &&
+        rec "$S" dd_direct "$(awk -v b=$((S << 20)) -v t="$T" 'BEGIN { print b / t }')"
+      rm -f "$DD"
+      WARM_INPUTS="$W/out" timed "dd-buffered-$S" dd if=/dev/zero of="$DD" bs=1M count="$S" &&
+        rec "$S" dd_buffered "$(awk -v b=$((S << 20)) -v t="$T" 'BEGIN { print b / t }')"
+      rm -f "$DD"
     fi
     # ---- import
     if want import; then
@@ -404,6 +416,7 @@ row "export .bentomodel MB/s (peer: py xztar)" exp_bm mbs exp_py mbs
 row "export .tar.zst MB/s (peer: tar|zstd -1)" exp_zs mbs exp_pz mbs
 row "  warm: .bentomodel (packs in page cache)" exp_bm_w mbs "" ""
 row "  warm: .tar.zst (peer: tar|zstd, warm)"  exp_zs_w mbs exp_pz_w mbs
+row "  ceiling: dd direct (peer: buffered)"   dd_direct mbs dd_buffered mbs
 row "import .bentomodel MB/s (peer: tar -xJf)" imp_bm mbs imp_pbm mbs
 row "import .tar.zst MB/s (peer: zstd|tar -x)" imp_zs mbs imp_pzs mbs
 row "import .bentomodel, store has DIR: packs+" dedup_b b "" ""
