@@ -115,6 +115,8 @@ std::unique_ptr<Index> Index::Open(const std::filesystem::path& dir, bool read_o
   db_options.max_open_files = 256;
   db_options.keep_log_file_num = 2;
   db_options.max_background_jobs = 2;
+  // The default starts 16 threads at every open to read a dozen small
+  // tables' footers; that made `models list` 29 ms instead of 21.
   db_options.max_file_opening_threads = 1;
 
   rocksdb::BlockBasedTableOptions table;

@@ -2,13 +2,15 @@
 //
 // The .xz container is assembled from liblzma's building blocks: stream
 // header, one block per block_size input bytes (stored or LZMA2), the index
-// of every block's sizes, stream footer. Workers encode blocks; the calling
-// thread fills blocks, and sends encoded ones to the sink oldest first.
+// of every block's sizes, stream footer. A BlockPipeline cuts the blocks and
+// runs a BlockEncoder per worker; Emit sends each encoded block to the sink,
+// oldest first, and indexes it.
 #include "remote/xz_writer.h"
 
 #include <lzma.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -291,7 +293,7 @@ class XzWriter::Impl {
   lzma_options_lzma lzma_;
   const std::unique_ptr<lzma_index, IndexDeleter> index_;
   uint64_t bytes_in_ = 0;
-  uint64_t bytes_out_ = 0;
+  std::atomic<uint64_t> bytes_out_{0};  // added to by Emit, on the workers
   bool header_written_ = false;
   std::optional<BlockPipeline> pipeline_;  // last: its workers stop first
 };

@@ -7,14 +7,15 @@
 // sample: blocks that would shrink little (model weights, already-compressed
 // data) are stored as uncompressed LZMA2 chunks at memcpy+CRC speed; the rest
 // (JSON, text, zero runs) are LZMA2-compressed at Options::preset. Blocks are
-// encoded on worker threads, at most 2 × threads of them in flight, and handed
-// to the sink strictly in order, from the thread calling Write or Finish.
+// encoded on worker threads (util/block_pipeline.h), at most 2 × threads of
+// them in flight, and handed to the sink strictly in order, one call at a time.
 //
 // The output is a pure function of the input bytes and the options other than
 // `threads`: how the input is split across Write calls does not matter.
 //
 // Any exception — from liblzma (Error kIOError) or from the sink — propagates
-// out of Write or Finish; the writer is then broken and further calls throw.
+// out of the next Write or Finish; the writer is then broken and further
+// calls throw.
 // Not thread-safe: one thread calls Write and Finish.
 #pragma once
 
@@ -27,10 +28,11 @@ namespace modelfs::remote {
 
 class XzWriter {
  public:
-  // Receives the encoded bytes in order, on the thread calling Write or
-  // Finish. May throw; the exception propagates out of that call. (Not to be
-  // confused with modelfs::ByteSink, an archive's destination, which an
-  // XzWriter::Sink usually writes to.)
+  // Receives the encoded bytes in order, one call at a time, on a worker
+  // thread or on the thread calling Write or Finish. May throw; the exception
+  // propagates out of the next Write or Finish. (Not to be confused with
+  // modelfs::ByteSink, an archive's destination, which an XzWriter::Sink
+  // usually writes to.)
   using Sink = std::function<void(const char* data, size_t size)>;
 
   struct Options {
@@ -71,7 +73,7 @@ class XzWriter {
   void Finish();
 
   uint64_t bytes_in() const;   // uncompressed bytes accepted by Write
-  uint64_t bytes_out() const;  // encoded bytes the sink has accepted
+  uint64_t bytes_out() const;  // encoded bytes the sink has accepted; exact after Finish
 
  private:
   class Impl;

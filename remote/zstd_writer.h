@@ -3,8 +3,8 @@
 //
 // The input is cut into blocks of a fixed uncompressed size, and each block
 // becomes one zstd frame (with a content checksum), compressed on a worker
-// thread (BlockPipeline) and handed to the sink in order, from the thread
-// calling Write or Finish. Concatenated frames are one valid .zst stream:
+// thread (util/block_pipeline.h) and handed to the sink in order, one call
+// at a time. Concatenated frames are one valid .zst stream:
 // zstd, libarchive and Python's zstandard read them. A frame loses only the
 // matches that would reach into the block before it, and level 1's window
 // (512 KiB) reaches little further anyway.
@@ -15,7 +15,8 @@
 // (0.29–0.35 s against 0.23–0.26 s single-threaded).
 //
 // Any exception — from zstd (Error kIOError) or from the sink — propagates
-// out of Write or Finish; the writer is then broken and further calls throw.
+// out of the next Write or Finish; the writer is then broken and further
+// calls throw.
 // Not thread-safe: one thread calls Write and Finish.
 #pragma once
 
@@ -27,8 +28,9 @@ namespace modelfs::remote {
 
 class ZstdWriter {
  public:
-  // Receives the encoded bytes in order, on the thread calling Write or
-  // Finish. May throw; the exception propagates out of that call.
+  // Receives the encoded bytes in order, one call at a time, on a worker
+  // thread or on the thread calling Finish. May throw; the exception
+  // propagates out of the next Write or Finish.
   using Sink = std::function<void(const char* data, size_t size)>;
 
   struct Options {

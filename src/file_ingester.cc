@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <future>
+#include <system_error>
 
 #include "util/error.h"
 #include "util/file_io.h"
@@ -85,7 +86,18 @@ void FileIngester::ChunkAll(const ReadFn& read, Sha256* sha, IngestedContent* co
       if (n == 0) eof = true;
       got += n;
     }
-    if (sha) sha->Update(base + filled, got);
+    // A large piece is hashed on another thread while this one cuts chunks
+    // from the same buffer (both only read it; it moves once both are done).
+    std::future<void> hashing;
+    if (sha && got >= kParallelHashMin / 8) {
+      try {
+        hashing = std::async(std::launch::async, [sha, piece = base + filled, got] { sha->Update(piece, got); });
+      } catch (const std::system_error&) {
+        sha->Update(base + filled, got);  // no thread to spare
+      }
+    } else if (sha) {
+      sha->Update(base + filled, got);
+    }
     filled += got;
     content->size += got;
     size_t pos = 0;
@@ -96,6 +108,7 @@ void FileIngester::ChunkAll(const ReadFn& read, Sha256* sha, IngestedContent* co
       content->chunks.push_back({hash, static_cast<uint32_t>(len)});
       pos += len;
     }
+    if (hashing.valid()) hashing.get();
     std::memmove(base, base + pos, filled - pos);
     filled -= pos;
   }

@@ -37,7 +37,8 @@ class FileIngester {
 
   // Fills up to `capacity` bytes of `buffer`; returns how many, 0 at the end.
   using ReadFn = std::function<size_t(char* buffer, size_t capacity)>;
-  // Ingests a stream (an archive member) read to its end; hashed inline.
+  // Ingests a stream (an archive member) read to its end; each large piece
+  // read is hashed on a second thread while this one cuts it into chunks.
   IngestedContent IngestStream(const ReadFn& read);
 
  private:

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -858,6 +859,21 @@ TEST_CASE("FileIngester: chunks, sha256 and stored bytes", "[ingest]") {
   CHECK(again.chunks.size() == content.chunks.size());
   CHECK(w->new_chunks() == 0);
   CHECK(w->stored_bytes() == 0);
+
+  // A stream (an archive member) handed out in odd pieces: the same chunks
+  // and sha256 (its large pieces are hashed on a second thread).
+  auto w2 = f.store->NewWriter();
+  modelfs::FileIngester streamer(w2.get(), chunker);
+  size_t at = 0;
+  auto streamed = streamer.IngestStream([&](char* buffer, size_t capacity) {
+    const size_t n = std::min({capacity, data.size() - at, size_t{777777}});
+    std::memcpy(buffer, data.data() + at, n);
+    at += n;
+    return n;
+  });
+  CHECK(streamed.size == data.size());
+  CHECK(streamed.sha256 == content.sha256);
+  CHECK(streamed.chunks.size() == content.chunks.size());
 }
 
 TEST_CASE("FileIngester: empty and compressible files", "[ingest]") {
