@@ -18,13 +18,12 @@ DirectWriter::DirectWriter(int fd, const std::filesystem::path& path, std::strin
     : fd_(fd), what_(std::move(what)) {
   direct_fd_.Reset(::open(path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC));  // optional
   if (direct_fd_.valid()) {
-    blocks_[0] = AllocateAligned(kBlockSize);
-    blocks_[1] = AllocateAligned(kBlockSize);
+    for (auto& block : blocks_) block = AllocateAligned(kBlockSize);
   }
 }
 
 DirectWriter::~DirectWriter() {
-  if (in_flight_.valid()) in_flight_.wait();
+  for (auto& write : in_flight_) write.wait();
 }
 
 void DirectWriter::Append(const char* data, size_t n) {
@@ -43,7 +42,7 @@ void DirectWriter::Append(const char* data, size_t n) {
 }
 
 void DirectWriter::Flush() {
-  WaitInFlight();
+  if (in_flight_.size() == kWritesInFlight) WaitOldest();
   const char* block = blocks_[current_].get();
   const uint64_t offset = offset_;
   auto write = [this, block, offset] {
@@ -55,22 +54,24 @@ void DirectWriter::Flush() {
     PwriteFull(fd_, block, kBlockSize, offset, what_);
   };
   try {
-    in_flight_ = std::async(std::launch::async, write);
+    in_flight_.push_back(std::async(std::launch::async, write));
   } catch (const std::system_error&) {
     write();  // no thread to spare: on this one
   }
-  current_ ^= 1;
+  current_ = (current_ + 1) % (kWritesInFlight + 1);
   offset_ += kBlockSize;
   filled_ = 0;
 }
 
-void DirectWriter::WaitInFlight() {
-  if (in_flight_.valid()) in_flight_.get();
+void DirectWriter::WaitOldest() {
+  std::future<void> oldest = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  oldest.get();
 }
 
 void DirectWriter::Finish() {
   if (!direct_fd_.valid()) return;
-  WaitInFlight();
+  while (!in_flight_.empty()) WaitOldest();
   PwriteFull(fd_, blocks_[current_].get(), filled_, offset_, what_);
   offset_ += filled_;
   filled_ = 0;
