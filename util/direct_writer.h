@@ -4,19 +4,20 @@
 // DirectWriter gathers appended bytes into aligned blocks of kBlockSize and
 // writes each full block with O_DIRECT on a thread of its own, up to
 // kWritesInFlight blocks at once, while the caller fills another; the
-// partial block left at Finish() goes through the ordinary descriptor. The bytes bypass the page cache, which on
-// this project's VMs is the slow part of writing a large file: a `dd` of
-// 2 GiB into fresh page-cache pages ran at 0.3–1.1 GB/s, with O_DIRECT at
-// 1.0–1.9 GB/s. Where the filesystem refuses O_DIRECT (open or write fails
-// with EINVAL), every byte goes through the ordinary descriptor instead.
+// partial block left at Finish() goes through the ordinary descriptor. The
+// bytes bypass the page cache, which on this project's VMs is the slow part
+// of writing a large file: a `dd` of 2 GiB into fresh page-cache pages ran
+// at 0.3–1.1 GB/s, with O_DIRECT at 1.0–1.9 GB/s. Where the filesystem
+// refuses O_DIRECT (open or write fails with EINVAL), every byte goes
+// through the ordinary descriptor instead.
 // A failed write throws Error from the Append or Finish that follows it.
 // Not thread-safe. The destructor waits for the blocks in flight.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <deque>
+#include <filesystem>
 #include <future>
 #include <string>
 
