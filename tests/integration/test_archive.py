@@ -445,6 +445,19 @@ class ExportDestinationTest(ArchiveTestCase):
         self.out = self.path("out")
         os.makedirs(self.out)
 
+    def test_export_of_a_stored_model_leaves_the_index_untouched(self):
+        """Every file is stored, so the export opens the store read-only: no write-ahead
+        log, MANIFEST or table file of the index is created or changed."""
+        index = os.path.join(self.home, "index")
+
+        def snapshot():
+            return {n: (st.st_size, st.st_mtime_ns) for n in os.listdir(index)
+                    if not n.startswith("LOG")
+                    for st in [os.stat(os.path.join(index, n))]}
+        before = snapshot()
+        self.export("demo:v1", os.path.join(self.out, "ro.tar.zst"))
+        self.assertEqual(before, snapshot())
+
     def test_default_destination_is_the_current_directory(self):
         path = self.export("demo:v1", None, cwd=self.out)
         self.assertEqual(os.path.join(self.out, "demo-v1.bentomodel"), path)
