@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <exception>
-#include <optional>
 #include <random>
 #include <vector>
 
@@ -43,12 +42,9 @@ class LibarchiveWriter : public EntryWriter {
   LibarchiveWriter(ArchiveFormat format, std::unique_ptr<modelfs::ByteSink> sink)
       : format_(format), sink_(std::move(sink)), archive_(archive_write_new()) {
     if (!archive_) throw Error(ErrorCode::kIOError, "libarchive could not create a writer.");
-    if (format == ArchiveFormat::kBentoModel) {
-      xz_.emplace([this](const char* data, size_t n) { sink_->Write(data, n); });
-    }
-    if (format == ArchiveFormat::kTarZst) {
-      zstd_.emplace([this](const char* data, size_t n) { sink_->Write(data, n); });
-    }
+    auto to_sink = [this](const char* data, size_t n) { sink_->Write(data, n); };
+    if (format == ArchiveFormat::kBentoModel) encoder_ = std::make_unique<XzWriter>(to_sink);
+    if (format == ArchiveFormat::kTarZst) encoder_ = std::make_unique<ZstdWriter>(to_sink);
     Configure();
     if (archive_write_open2(archive_.get(), this, nullptr, &LibarchiveWriter::OnWrite, nullptr,
                             nullptr) != ARCHIVE_OK) {
@@ -98,8 +94,7 @@ class LibarchiveWriter : public EntryWriter {
   void Finish() override {
     // (A failed write while closing is not always reported by the close.)
     if (archive_write_close(archive_.get()) != ARCHIVE_OK || error_) Fail("cannot finish");
-    if (xz_) xz_->Finish();
-    if (zstd_) zstd_->Finish();
+    if (encoder_) encoder_->Finish();
     sink_->Commit();
   }
 
@@ -147,10 +142,8 @@ class LibarchiveWriter : public EntryWriter {
   static la_ssize_t OnWrite(archive*, void* user, const void* data, size_t size) {
     auto* self = static_cast<LibarchiveWriter*>(user);
     try {
-      if (self->xz_) {
-        self->xz_->Write(static_cast<const char*>(data), size);
-      } else if (self->zstd_) {
-        self->zstd_->Write(static_cast<const char*>(data), size);
+      if (self->encoder_) {
+        self->encoder_->Write(static_cast<const char*>(data), size);
       } else {
         self->sink_->Write(static_cast<const char*>(data), size);
       }
@@ -174,8 +167,7 @@ class LibarchiveWriter : public EntryWriter {
 
   ArchiveFormat format_;
   std::unique_ptr<modelfs::ByteSink> sink_;
-  std::optional<XzWriter> xz_;
-  std::optional<ZstdWriter> zstd_;
+  std::unique_ptr<StreamEncoder> encoder_;  // for .bentomodel and .tar.zst
   std::unique_ptr<archive, ArchiveDeleter> archive_;
   std::exception_ptr error_;
   std::string file_path_;

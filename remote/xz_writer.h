@@ -21,20 +21,14 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
+
+#include "remote/stream_encoder.h"
 
 namespace modelfs::remote {
 
-class XzWriter {
+class XzWriter : public StreamEncoder {
  public:
-  // Receives the encoded bytes in order, one call at a time, on a worker
-  // thread or on the thread calling Write or Finish. May throw; the exception
-  // propagates out of the next Write or Finish. (Not to be confused with
-  // modelfs::ByteSink, an archive's destination, which an XzWriter::Sink
-  // usually writes to.)
-  using Sink = std::function<void(const char* data, size_t size)>;
-
   struct Options {
     // Uncompressed bytes per .xz block; also the unit of parallel work.
     // Measured (bench/xz_throughput): 2 MiB stores random data ~25% faster
@@ -60,17 +54,16 @@ class XzWriter {
   XzWriter(Sink sink, Options options);
   // Stops and joins the workers. Without a successful Finish the output is an
   // incomplete .xz stream (no index, no footer).
-  ~XzWriter();
+  ~XzWriter() override;
 
   XzWriter(const XzWriter&) = delete;
   XzWriter& operator=(const XzWriter&) = delete;
 
-  // Appends `size` bytes. May block while the in-flight blocks are all busy;
-  // emits finished blocks to the sink.
-  void Write(const char* data, size_t size);
+  // May block while the in-flight blocks are all busy.
+  void Write(const char* data, size_t size) override;
   // Encodes the last partial block, then emits every remaining block, the
-  // index and the stream footer. Call exactly once; no Write after it.
-  void Finish();
+  // index and the stream footer.
+  void Finish() override;
 
   uint64_t bytes_in() const;   // uncompressed bytes accepted by Write
   uint64_t bytes_out() const;  // encoded bytes the sink has accepted; exact after Finish

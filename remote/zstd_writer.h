@@ -21,18 +21,14 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
 #include <memory>
+
+#include "remote/stream_encoder.h"
 
 namespace modelfs::remote {
 
-class ZstdWriter {
+class ZstdWriter : public StreamEncoder {
  public:
-  // Receives the encoded bytes in order, one call at a time, on a worker
-  // thread or on the thread calling Finish. May throw; the exception
-  // propagates out of the next Write or Finish.
-  using Sink = std::function<void(const char* data, size_t size)>;
-
   struct Options {
     // Uncompressed bytes per frame; also the unit of parallel work.
     size_t block_size = size_t{2} << 20;
@@ -45,16 +41,15 @@ class ZstdWriter {
   ZstdWriter(Sink sink, Options options);
   // Stops and joins the workers. Without a successful Finish the output may
   // lack its last frames.
-  ~ZstdWriter();
+  ~ZstdWriter() override;
   ZstdWriter(const ZstdWriter&) = delete;
   ZstdWriter& operator=(const ZstdWriter&) = delete;
 
-  // Appends `size` bytes. May block while the in-flight blocks are all busy;
-  // emits finished frames to the sink.
-  void Write(const char* data, size_t size);
+  // May block while the in-flight blocks are all busy.
+  void Write(const char* data, size_t size) override;
   // Compresses the last partial block and emits every frame left (an empty
-  // stream gets one empty frame). Call exactly once; no Write after it.
-  void Finish();
+  // stream gets one empty frame).
+  void Finish() override;
 
  private:
   class Impl;
