@@ -48,7 +48,7 @@ AtomicFileSink::AtomicFileSink(fs::path path, bool overwrite) : path_(std::move(
 }
 
 AtomicFileSink::~AtomicFileSink() {
-  writer_.reset();  // waits for a write in flight
+  writer_.reset();  // waits for the writes in flight
   if (!committed_) ::unlink(temp_.c_str());
 }
 
