@@ -25,7 +25,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr uint64_t kZipStoreAbove = 1 << 20;
-constexpr int kBytesPerBlock = 1 << 20;
 
 struct ArchiveDeleter {
   void operator()(archive* a) const { archive_write_free(a); }
@@ -113,8 +112,10 @@ class LibarchiveWriter : public EntryWriter {
     }
     // Names are UTF-8 (tools/main.cc sets the locale): say so in the headers.
     if (rc == ARCHIVE_OK) rc = archive_write_set_format_option(a, nullptr, "hdrcharset", "UTF-8");
-    if (rc == ARCHIVE_OK) rc = archive_write_set_bytes_per_block(a, kBytesPerBlock);
-    if (rc == ARCHIVE_OK) rc = archive_write_set_bytes_in_last_block(a, 1);
+    // No blocking: libarchive hands each piece it is given (and its own
+    // headers and padding) straight to OnWrite, rather than copying file data
+    // into blocks first; the encoders and sinks downstream gather their own.
+    if (rc == ARCHIVE_OK) rc = archive_write_set_bytes_per_block(a, 0);
     if (rc != ARCHIVE_OK) Fail("cannot set up the " + std::string(ArchiveFormatName(format_)) + " format");
   }
 

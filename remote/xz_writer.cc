@@ -11,12 +11,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "remote/compressibility.h"
 #include "util/block_pipeline.h"
 #include "util/error.h"
 
@@ -25,14 +24,6 @@ namespace {
 
 // xz's default integrity check.
 constexpr lzma_check kCheck = LZMA_CHECK_CRC64;
-
-// The compressibility sample: evenly spaced slices of the block, the first
-// at its start and the last at its end.
-constexpr size_t kSampleSlices = 8;
-constexpr size_t kSampleSliceSize = 4096;
-// Blocks estimated at a ratio above this are stored whatever the options
-// say: so close to 1 the estimate is within its error of no saving at all.
-constexpr double kMaxUsefulRatio = 0.97;
 
 const char* LzmaRetText(lzma_ret ret) {
   switch (ret) {
@@ -64,53 +55,6 @@ lzma_options_lzma PresetOptions(uint32_t preset) {
   return options;
 }
 
-// Estimates the fraction of its size LZMA2 would shrink `data` to, at a
-// cost of a few ns per byte. A greedy LZ parse finds repeats of 8 bytes or
-// more through a hash table of the last position of each 8-byte string, and
-// prices a repeat at 3 bytes and any other byte at the order-0 entropy of
-// those bytes. On 32 KiB samples of 1 MiB, against LZMA2 preset 1 on all of
-// it (in parentheses): random 1.00 (1.00), f32 weights 0.92 (0.93), fp16
-// 0.91 (0.91), bf16 0.78 (0.74), int8 0.80 (0.85), safetensors-like JSON
-// 0.19 (0.17), words 0.24 (0.13), 90% sparse f32 0.18 (0.12), half zeros
-// half random 0.50 (0.50), zeros 0 (0).
-// `table` is scratch space.
-double EstimateCompressedRatio(const uint8_t* data, size_t size, std::vector<uint32_t>& table) {
-  constexpr size_t kMinRepeat = 8;
-  constexpr int kHashBits = 13;
-  constexpr double kBitsPerRepeat = 24;
-  constexpr uint32_t kNone = UINT32_MAX;
-  if (size == 0) return 1.0;
-  table.assign(size_t{1} << kHashBits, kNone);
-  uint32_t counts[256] = {};
-  size_t literals = 0;
-  size_t repeats = 0;
-  size_t i = 0;
-  while (i + kMinRepeat <= size) {
-    uint64_t here;
-    std::memcpy(&here, data + i, kMinRepeat);
-    uint32_t& slot = table[(here * 0x9E3779B97F4A7C15ull) >> (64 - kHashBits)];
-    const uint32_t before = slot;
-    slot = static_cast<uint32_t>(i);
-    uint64_t there;
-    if (before != kNone && (std::memcpy(&there, data + before, kMinRepeat), there == here)) {
-      size_t length = kMinRepeat;
-      while (i + length < size && data[before + length] == data[i + length]) ++length;
-      ++repeats;
-      i += length;
-      continue;
-    }
-    ++counts[data[i++]];
-    ++literals;
-  }
-  for (; i < size; ++i, ++literals) ++counts[data[i]];
-
-  double bits = static_cast<double>(repeats) * kBitsPerRepeat;
-  for (uint32_t count : counts) {
-    if (count != 0) bits -= count * std::log2(static_cast<double>(count) / static_cast<double>(literals));
-  }
-  return bits / 8 / static_cast<double>(size);
-}
-
 using Block = BlockPipeline::Block;
 
 // Encodes blocks on one worker thread into .xz blocks, block.detail being
@@ -120,7 +64,7 @@ using Block = BlockPipeline::Block;
 class BlockEncoder : public BlockPipeline::Encoder {
  public:
   BlockEncoder(const lzma_options_lzma& lzma, double max_compressed_ratio)
-      : lzma_(lzma), max_compressed_ratio_(std::min(max_compressed_ratio, kMaxUsefulRatio)) {}
+      : lzma_(lzma), max_compressed_ratio_(std::min(max_compressed_ratio, kMaxUsefulCompressedRatio)) {}
   ~BlockEncoder() { lzma_end(&stream_); }
 
   BlockEncoder(const BlockEncoder&) = delete;
@@ -135,21 +79,9 @@ class BlockEncoder : public BlockPipeline::Encoder {
   }
 
  private:
-  // Whether a sample of the block is estimated to shrink to
-  // max_compressed_ratio_ or less.
+  // Whether the block is estimated to shrink to max_compressed_ratio_ or less.
   bool LooksCompressible(const uint8_t* data, size_t size) {
-    const uint8_t* sample = data;
-    size_t sample_size = size;
-    if (size > kSampleSlices * kSampleSliceSize) {
-      sample_.resize(kSampleSlices * kSampleSliceSize);
-      for (size_t i = 0; i < kSampleSlices; ++i) {
-        const size_t offset = (size - kSampleSliceSize) * i / (kSampleSlices - 1);
-        std::memcpy(sample_.data() + i * kSampleSliceSize, data + offset, kSampleSliceSize);
-      }
-      sample = sample_.data();
-      sample_size = sample_.size();
-    }
-    return EstimateCompressedRatio(sample, sample_size, hash_table_) <= max_compressed_ratio_;
+    return probe_.EstimateRatio(data, size) <= max_compressed_ratio_;
   }
 
   // LZMA2-compresses the block; false (block.output unspecified) when the
@@ -208,8 +140,7 @@ class BlockEncoder : public BlockPipeline::Encoder {
   lzma_options_lzma lzma_;
   double max_compressed_ratio_;
   lzma_stream stream_ = LZMA_STREAM_INIT;
-  std::vector<uint8_t> sample_;
-  std::vector<uint32_t> hash_table_;
+  CompressibilityProbe probe_;
 };
 
 struct IndexDeleter {

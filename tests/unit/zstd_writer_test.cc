@@ -1,7 +1,8 @@
 // tests/unit/zstd_writer_test.cc — remote/zstd_writer.h: round trips through
-// libzstd's stream decoder, one checksummed frame per block, independence
-// from Write sizes and thread counts, acceptance by the zstd tool, and error
-// propagation from the sink.
+// libzstd's stream decoder, one checksummed frame per block, incompressible
+// blocks stored (and their checksums checked by libzstd), compressible ones
+// compressed, independence from Write sizes and thread counts, acceptance by
+// the zstd tool, and error propagation from the sink.
 #include "remote/zstd_writer.h"
 
 #include <zstd.h>
@@ -110,6 +111,46 @@ TEST_CASE("ZstdWriter: the zstd tool accepts the output", "[zstd]") {
   const std::string cmd = "zstd -q -t " + path.string() + " && zstd -q -dc " + path.string() + " | cmp -s - " +
                           (dir.path() / "in").string();
   CHECK(std::system(cmd.c_str()) == 0);
+}
+
+// Size of a stored frame of n bytes: the 9-byte header, a 3-byte header per
+// raw block of up to 128 KiB, the 4-byte checksum.
+size_t StoredFrameSize(size_t n) { return 9 + 3 * ((n + (128 << 10) - 1) / (128 << 10)) + n + 4; }
+
+TEST_CASE("ZstdWriter: blocks that would not shrink are stored, with a checksum zstd checks", "[zstd]") {
+  ZstdWriter::Options options;
+  options.block_size = (300 << 10) + 5;  // three raw blocks, the last partial
+  options.threads = 2;
+  const std::string random = RandomBytes(options.block_size * 2 + 1000, 11);
+  std::string zst = Encode(random, options);
+  CHECK(Decode(zst) == random);
+  CHECK(FrameCount(zst) == 3);
+  CHECK(zst.size() == 2 * StoredFrameSize(options.block_size) + StoredFrameSize(1000));
+  CHECK(ZSTD_getFrameContentSize(zst.data(), zst.size()) == options.block_size);
+
+  // A flipped byte inside the second raw block of the first frame: only the
+  // content checksum can tell.
+  zst[9 + 3 + (128 << 10) + 3 + 77] ^= 0x20;
+  CHECK_THROWS(Decode(zst));
+}
+
+TEST_CASE("ZstdWriter: compressible blocks still go through zstd", "[zstd]") {
+  const std::string text = CompressibleBytes(64 << 10, 12);
+  const std::string random = RandomBytes(64 << 10, 13);
+  const std::string zst = Encode(text + random + text, SmallBlocks());
+  CHECK(Decode(zst) == text + random + text);
+  const size_t first = ZSTD_findFrameCompressedSize(zst.data(), zst.size());
+  REQUIRE(!ZSTD_isError(first));
+  CHECK(first < text.size() / 2);
+  const size_t second = ZSTD_findFrameCompressedSize(zst.data() + first, zst.size() - first);
+  CHECK(second == StoredFrameSize(random.size()));
+
+  // With a ratio no block meets, every block is stored.
+  ZstdWriter::Options store_all = SmallBlocks();
+  store_all.max_compressed_ratio = 0;
+  const std::string stored = Encode(text, store_all);
+  CHECK(stored.size() == StoredFrameSize(text.size()));
+  CHECK(Decode(stored) == text);
 }
 
 TEST_CASE("ZstdWriter: a failing sink reaches the caller; the writer is then broken", "[zstd]") {
