@@ -9,7 +9,10 @@
 #                        the same rate is assumed for the whole model). Our archive is checked
 #                        with `xz -t` and listed with Python's tarfile (untimed).
 #   export .tar.zst    : `modelfs models export bench:v1 out.tar.zst`, beside
-#                        `tar -cf - -C DIR . | zstd -1 -T0 -q -o out.tar.zst`
+#                        `tar -cf - -C DIR . | zstd -1 -T0 -q -o out.tar.zst`; then the ceiling
+#                        of a cold export here: `cat` of the input (packs / DIR) to /dev/null
+#                        while `dd` writes SIZE MiB of zeros into a new file (oflag=direct, as
+#                        modelfs writes / buffered, as zstd writes), at once; MB/s of the model
 #   warm exports       : both exports again, and the peer's tar | zstd, with their inputs (the
 #                        store / DIR) read into the page cache first and nothing dropped: the
 #                        speed of the export pipelines rather than of this VM's disk; then the
@@ -256,6 +259,17 @@ bench_size() {  # SIZE_MIB
         rec "$S" exp_pz "$(awk -v b="$bytes" -v t="$T" 'BEGIN { print b / t }')"
       fi
       rm -f "$PZ"
+      # the ceiling of a cold export here: reading the input from disk while writing as many
+      # bytes into a new file, at once; the packs with a direct write (as modelfs exports), DIR
+      # with a buffered one (as tar | zstd)
+      local DD=$W/out/ceiling-$S
+      rm -f "$DD"
+      timed "dd-cold-direct-$S" bash -c 'cat "$1"/packs/* > /dev/null & dd if=/dev/zero of="$2" bs=1M count="$3" oflag=direct status=none; r=$?; wait $! && exit $r' _ "$src" "$DD" "$S" &&
+        rec "$S" dd_cold_direct "$(awk -v b="$bytes" -v t="$T" 'BEGIN { print b / t }')"
+      rm -f "$DD"
+      timed "dd-cold-buffered-$S" bash -c 'cat "$1"/* > /dev/null & dd if=/dev/zero of="$2" bs=1M count="$3" status=none; r=$?; wait $! && exit $r' _ "$dir" "$DD" "$S" &&
+        rec "$S" dd_cold_buffered "$(awk -v b="$bytes" -v t="$T" 'BEGIN { print b / t }')"
+      rm -f "$DD"
     fi
     # ---- warm exports: the packs (and DIR, for the peer) in the page cache, nothing dropped, so
     # the figure is the export pipeline's own speed, not the disk's
@@ -414,6 +428,7 @@ printf "%-${W1}s" ""; for S in "${SIZES[@]}"; do printf ' %21s' "$S MiB"; done; 
 printf "%-${W1}s" "step"; for S in "${SIZES[@]}"; do printf ' %10s %10s' modelfs peer; done; echo
 row "export .bentomodel MB/s (peer: py xztar)" exp_bm mbs exp_py mbs
 row "export .tar.zst MB/s (peer: tar|zstd -1)" exp_zs mbs exp_pz mbs
+row "  ceiling: read input || dd, cold"      dd_cold_direct mbs dd_cold_buffered mbs
 row "  warm: .bentomodel (packs in page cache)" exp_bm_w mbs "" ""
 row "  warm: .tar.zst (peer: tar|zstd, warm)"  exp_zs_w mbs exp_pz_w mbs
 row "  ceiling: dd direct (peer: buffered)"   dd_direct mbs dd_buffered mbs
