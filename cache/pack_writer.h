@@ -1,15 +1,18 @@
 // cache/pack_writer.h — appends records to one pack file.
 //
-// A PackWriter buffers records in memory and writes them in large blocks.
-// Nothing it appends is durable, or may be referenced from the index, until
-// Sync() has returned. It never rewrites bytes before its starting length.
+// A PackWriter writes records through a SequentialWriter (small ones
+// gathered in memory, all sent to the disk as they come, the page cache
+// kept small). Nothing it appends is durable, or may be referenced from the
+// index, until Sync() has returned. It never rewrites bytes before its
+// starting length.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
-#include <string>
+#include <optional>
 
 #include "cache/pack_format.h"
+#include "util/sequential_writer.h"
 #include "util/unique_fd.h"
 
 namespace modelfs::cache {
@@ -28,18 +31,13 @@ class PackWriter {
   // Writes buffered bytes and fdatasyncs the file.
   void Sync();
 
-  uint64_t size() const { return size_; }  // including buffered bytes
+  uint64_t size() const { return writer_->size(); }  // including buffered bytes
   const std::filesystem::path& path() const { return path_; }
 
  private:
-  void Flush();
-  void StartWriteback();
-
   std::filesystem::path path_;
   UniqueFd fd_;
-  std::string buffer_;
-  uint64_t size_ = 0;
-  uint64_t writeback_started_ = 0;  // bytes before this were sent to the disk
+  std::optional<SequentialWriter> writer_;  // writes to fd_
 };
 
 }  // namespace modelfs::cache

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <exception>
-#include <random>
 #include <vector>
 
 #include "remote/tar_index.h"
@@ -175,11 +174,6 @@ class LibarchiveWriter : public EntryWriter {
   uint64_t remaining_ = 0;
 };
 
-std::string RandomSuffix() {
-  std::random_device rd;
-  return std::to_string(rd()) + std::to_string(::getpid());
-}
-
 // Builds the folder under a temporary name beside it, renamed by Finish().
 class FolderWriter : public EntryWriter {
  public:
@@ -188,7 +182,7 @@ class FolderWriter : public EntryWriter {
     if (fs::exists(dir_, ec) && !(fs::is_directory(dir_, ec) && fs::is_empty(dir_, ec))) {
       throw Error(ErrorCode::kAlreadyExists, dir_.string() + " exists and is not an empty directory");
     }
-    temp_ = dir_.parent_path() / ("." + dir_.filename().string() + ".partial-" + RandomSuffix());
+    temp_ = PartialPath(dir_);
     if (!fs::create_directories(temp_, ec) || ec) {
       throw Error(ErrorCode::kIOError, "cannot create " + temp_.string() + ": " + ec.message());
     }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <random>
 
 #include "util/error.h"
 #include "util/unique_fd.h"
@@ -77,6 +78,16 @@ void FsyncDirectory(const std::filesystem::path& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) ThrowErrno("cannot open directory " + dir.string());
   Fsync(fd.get(), dir.string());
+}
+
+std::filesystem::path PartialPath(const std::filesystem::path& target) {
+  std::random_device random;
+  std::string name = ".";
+  name += target.filename().string();
+  name += ".partial-";
+  name += std::to_string(random());
+  name += std::to_string(::getpid());
+  return target.parent_path() / name;
 }
 
 }  // namespace modelfs

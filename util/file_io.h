@@ -1,6 +1,7 @@
-// util/file_io.h — whole-buffer read/write loops over POSIX descriptors.
+// util/file_io.h — whole-buffer read/write loops over POSIX descriptors, and
+// the names of files being built.
 //
-// Each helper retries on EINTR and short transfers and throws modelfs::Error
+// Each loop retries on EINTR and short transfers and throws modelfs::Error
 // (naming `what`) on failure, so callers never see a partial transfer.
 #pragma once
 
@@ -22,5 +23,9 @@ void PwriteFull(int fd, const void* buf, size_t n, uint64_t offset, const std::s
 // fsync(2) of a file, and of a directory so that entries created in it persist.
 void Fsync(int fd, const std::string& what);
 void FsyncDirectory(const std::filesystem::path& dir);
+
+// A fresh name beside `target` for building it before it is renamed into
+// place: ".<name>.partial-<random>".
+std::filesystem::path PartialPath(const std::filesystem::path& target);
 
 }  // namespace modelfs

@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <random>
-
 #include "util/error.h"
 #include "util/file_io.h"
 
@@ -40,22 +38,20 @@ bool FileSource::Seek(uint64_t offset) {
 }
 
 AtomicFileSink::AtomicFileSink(fs::path path, bool overwrite) : path_(std::move(path)), overwrite_(overwrite) {
-  std::random_device rd;
-  temp_ = path_.parent_path() / ("." + path_.filename().string() + ".partial-" + std::to_string(rd()));
+  temp_ = PartialPath(path_);
   fd_ = UniqueFd(::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd_.valid()) ThrowErrno("cannot create " + path_.string());
-  writer_ = std::make_unique<DirectWriter>(fd_.get(), temp_, path_.string());
+  writer_ = std::make_unique<SequentialWriter>(fd_.get(), 0, path_.string());
 }
 
 AtomicFileSink::~AtomicFileSink() {
-  writer_.reset();  // waits for the writes in flight
   if (!committed_) ::unlink(temp_.c_str());
 }
 
 void AtomicFileSink::Write(const char* data, size_t size) { writer_->Append(data, size); }
 
 void AtomicFileSink::Commit() {
-  writer_->Finish();
+  writer_->Flush();
   writer_.reset();
   if (::close(fd_.Release()) != 0) ThrowErrno("cannot write " + path_.string());
   if (overwrite_) {

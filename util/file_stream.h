@@ -6,15 +6,15 @@
 // without Commit() the temporary file is removed. Like cp and tar it does
 // not fsync (an export is a user's file, and a sync would hold an export to
 // the disk's write speed); the store's own writes are synced. The bytes go
-// through a DirectWriter (direct I/O, in the background, see
-// direct_writer.h).
+// through a SequentialWriter (sequential_writer.h): to the disk as they come,
+// without filling the page cache.
 #pragma once
 
 #include <filesystem>
 #include <memory>
 
 #include "util/byte_stream.h"
-#include "util/direct_writer.h"
+#include "util/sequential_writer.h"
 #include "util/unique_fd.h"
 
 namespace modelfs {
@@ -49,7 +49,7 @@ class AtomicFileSink : public ByteSink {
   std::filesystem::path temp_;
   bool overwrite_;
   UniqueFd fd_;
-  std::unique_ptr<DirectWriter> writer_;  // writes to fd_
+  std::unique_ptr<SequentialWriter> writer_;  // writes to fd_
   bool committed_ = false;
 };
 

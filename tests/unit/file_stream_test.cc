@@ -1,18 +1,21 @@
-// Tests for util/file_stream and util/direct_writer: an AtomicFileSink's file
-// holds exactly the bytes written, whatever their sizes against the direct
-// I/O blocks, on a disk filesystem and on tmpfs; nothing is left behind
-// without a commit; a failing write is reported.
+// Tests for util/file_stream, util/sequential_writer and
+// util/writeback_window: an AtomicFileSink's file holds exactly the bytes
+// written, whatever the sizes of the pieces, on a disk filesystem and on
+// tmpfs; nothing is left behind without a commit; the bytes of a long file
+// leave the page cache as the writing goes on; a failing write is reported.
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "tests/unit/test_util.h"
-#include "util/direct_writer.h"
 #include "util/file_stream.h"
+#include "util/sequential_writer.h"
 #include "util/unique_fd.h"
 
 namespace modelfs {
@@ -22,7 +25,8 @@ using testing::RandomBytes;
 using testing::ReadFile;
 using testing::TempDir;
 
-constexpr size_t kBlock = DirectWriter::kBlockSize;
+constexpr size_t kBuffer = SequentialWriter::kBufferSize;
+constexpr size_t kDirectMin = SequentialWriter::kDirectMin;
 
 // Writes `data` through an AtomicFileSink at `path` in pieces of `piece` bytes.
 void WriteInPieces(const std::filesystem::path& path, const std::string& data, size_t piece) {
@@ -33,19 +37,25 @@ void WriteInPieces(const std::filesystem::path& path, const std::string& data, s
   sink.Commit();
 }
 
-TEST_CASE("AtomicFileSink writes every size exactly, through direct I/O blocks", "[file_stream]") {
-  const std::string data = RandomBytes(3 * kBlock + 12345, 7);
-  TempDir disk("sink");
-  // /dev/shm: tmpfs, which may refuse O_DIRECT (then plain writes do it all).
+std::vector<std::filesystem::path> DiskAndTmpfs(const TempDir& disk) {
   std::vector<std::filesystem::path> dirs = {disk.path()};
   std::error_code ec;
   if (std::filesystem::is_directory("/dev/shm", ec)) dirs.push_back("/dev/shm");
-  for (const auto& dir : dirs) {
-    for (size_t size : {size_t{0}, size_t{1}, size_t{4096}, kBlock - 1, kBlock, kBlock + 1,
-                        2 * kBlock, data.size()}) {
-      for (size_t piece : {size_t{1} << 20, size_t{1048589}, kBlock + 7}) {
-        const auto path = dir / ("modelfs-sink-test-" + std::to_string(::getpid()) + "-" +
-                                 std::to_string(size) + "-" + std::to_string(piece));
+  return dirs;
+}
+
+std::filesystem::path TestPath(const std::filesystem::path& dir, size_t size, size_t piece) {
+  return dir / ("modelfs-sink-test-" + std::to_string(::getpid()) + "-" + std::to_string(size) + "-" +
+                std::to_string(piece));
+}
+
+TEST_CASE("AtomicFileSink writes every size exactly, in small and large pieces", "[file_stream]") {
+  const std::string data = RandomBytes(3 * kBuffer + 12345, 7);
+  TempDir disk("sink");
+  for (const auto& dir : DiskAndTmpfs(disk)) {
+    for (size_t size : {size_t{0}, size_t{1}, size_t{4096}, kBuffer - 1, kBuffer, kBuffer + 1, data.size()}) {
+      for (size_t piece : {size_t{1000}, kDirectMin - 1, kDirectMin, kBuffer + 7}) {
+        const auto path = TestPath(dir, size, piece);
         INFO(path << ": " << size << " bytes in pieces of " << piece);
         const std::string want = data.substr(0, size);
         WriteInPieces(path, want, piece);
@@ -56,9 +66,60 @@ TEST_CASE("AtomicFileSink writes every size exactly, through direct I/O blocks",
   }
 }
 
+TEST_CASE("AtomicFileSink: a file longer than the writeback window", "[file_stream]") {
+  const std::string data = RandomBytes(WritebackWindow::kLag + 3 * WritebackWindow::kStep + 333, 10);
+  TempDir disk("sink");
+  for (const auto& dir : DiskAndTmpfs(disk)) {
+    // Alternating small and large pieces: the buffer is flushed between them.
+    const auto path = TestPath(dir, data.size(), 0);
+    {
+      AtomicFileSink sink(path, /*overwrite=*/false);
+      for (size_t at = 0, i = 0; at < data.size(); ++i) {
+        const size_t n = std::min(i % 2 ? size_t{3} << 20 : size_t{100}, data.size() - at);
+        sink.Write(data.data() + at, n);
+        at += n;
+      }
+      sink.Commit();
+    }
+    CHECK(ReadFile(path) == data);
+    std::filesystem::remove(path);
+  }
+}
+
+// Pages of the first `n` bytes of `fd` in the page cache.
+size_t ResidentPages(int fd, size_t n) {
+  void* map = ::mmap(nullptr, n, PROT_READ, MAP_SHARED, fd, 0);
+  REQUIRE(map != MAP_FAILED);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((n + page - 1) / page);
+  REQUIRE(::mincore(map, n, resident.data()) == 0);
+  ::munmap(map, n);
+  size_t count = 0;
+  for (unsigned char r : resident) count += r & 1;
+  return count;
+}
+
+TEST_CASE("SequentialWriter: written steps leave the page cache behind the window", "[file_stream]") {
+  TempDir disk("sink");
+  UniqueFd fd(::open((disk / "long").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  REQUIRE(fd.valid());
+  constexpr size_t kStep = WritebackWindow::kStep;
+  const std::string piece = RandomBytes(kStep, 11);
+  SequentialWriter writer(fd.get(), 0, "long");
+  for (uint64_t written = 0; written < WritebackWindow::kLag + 2 * kStep; written += kStep) {
+    writer.Append(piece.data(), piece.size());
+  }
+  writer.Flush();
+  UniqueFd reader(::open((disk / "long").c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(reader.valid());
+  // The first two steps were synced and dropped; the last ones are still cached.
+  CHECK(ResidentPages(reader.get(), 2 * kStep) == 0);
+  CHECK(::lseek(reader.get(), 0, SEEK_END) == static_cast<off_t>(WritebackWindow::kLag + 2 * kStep));
+}
+
 TEST_CASE("AtomicFileSink leaves nothing without a commit, and refuses to replace", "[file_stream]") {
   TempDir dir("sink");
-  const std::string data = RandomBytes(kBlock + 100, 8);
+  const std::string data = RandomBytes(kBuffer + 100, 8);
   {
     AtomicFileSink sink(dir / "out", /*overwrite=*/false);
     sink.Write(data.data(), data.size());
@@ -70,18 +131,16 @@ TEST_CASE("AtomicFileSink leaves nothing without a commit, and refuses to replac
   CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), {}) == 1);
 }
 
-TEST_CASE("DirectWriter reports a failing write", "[file_stream]") {
-  // /dev/full refuses every write with ENOSPC, whichever way it is written.
+TEST_CASE("SequentialWriter reports a failing write, large or small", "[file_stream]") {
+  // /dev/full refuses every write with ENOSPC.
   UniqueFd full(::open("/dev/full", O_WRONLY | O_CLOEXEC));
   REQUIRE(full.valid());
-  const std::string data = RandomBytes(2 * kBlock + 1, 9);
-  DirectWriter writer(full.get(), "/dev/full", "/dev/full");
-  CHECK_THROWS_AS(
-      [&] {
-        writer.Append(data.data(), data.size());
-        writer.Finish();
-      }(),
-      Error);
+  const std::string data = RandomBytes(2 * kBuffer + 1, 9);
+  SequentialWriter large(full.get(), 0, "/dev/full");
+  CHECK(testing::ThrownCode([&] { large.Append(data.data(), data.size()); }) == "kNoSpace");
+  SequentialWriter small(full.get(), 0, "/dev/full");
+  small.Append("abc", 3);  // buffered
+  CHECK(testing::ThrownCode([&] { small.Flush(); }) == "kNoSpace");
 }
 
 }  // namespace

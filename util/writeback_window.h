@@ -1,0 +1,42 @@
+// util/writeback_window.h — keeps a file written front to back through the
+// page cache from filling the cache.
+//
+// On this project's VMs, writing into page-cache pages the kernel has not
+// used lately is slow: the host backs each one afresh (a `dd` of 2 GiB into
+// a new file: 0.3–0.7 GB/s), while pages freed and reused at once are fast.
+// A WritebackWindow is told how far the file has been written. It starts the
+// writeback of every kStep new bytes (sync_file_range WRITE) and, once the
+// file is kLag bytes past a step, waits for that step to be on the disk and
+// drops it from the cache (POSIX_FADV_DONTNEED), so its pages are reused for
+// the bytes that follow. At most ~kLag bytes of the file are dirty or cached
+// at a time. The same 2 GiB written this way: 2.1–3.0 GB/s, at least as fast
+// as O_DIRECT (1.4–3.0 GB/s) in alternating runs.
+// It neither syncs the file's tail nor its metadata: that is fdatasync's job.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace modelfs {
+
+class WritebackWindow {
+ public:
+  static constexpr uint64_t kStep = 16 << 20;
+  static constexpr uint64_t kLag = 64 << 20;
+
+  // For `fd`, being appended to from offset `start`; `what` names the file
+  // in errors.
+  WritebackWindow(int fd, uint64_t start, std::string what);
+
+  // The file now holds written bytes up to `end`. Throws Error(kIOError)
+  // when the writeback of an earlier step failed.
+  void Advance(uint64_t end);
+
+ private:
+  const int fd_;
+  const std::string what_;
+  uint64_t started_;  // writeback was started for the bytes before this
+  uint64_t dropped_;  // the bytes before this are on disk and out of the cache
+};
+
+}  // namespace modelfs
