@@ -9,15 +9,16 @@
 #                        the same rate is assumed for the whole model). Our archive is checked
 #                        with `xz -t` and listed with Python's tarfile (untimed).
 #   export .tar.zst    : `modelfs models export bench:v1 out.tar.zst`, beside
-#                        `tar -cf - -C DIR . | zstd -1 -T0 -q -o out.tar.zst`; then the ceiling
-#                        of a cold export here: `cat` of the input (packs / DIR) to /dev/null
-#                        while `dd` writes SIZE MiB of zeros into a new file (oflag=direct, as
-#                        modelfs writes / buffered, as zstd writes), at once; MB/s of the model
+#                        `tar -cf - -C DIR . | zstd -1 -T0 -q -o out.tar.zst`; then the disk's
+#                        own speed for a cold export: `cat` of the input (packs / DIR) to
+#                        /dev/null while `dd` writes SIZE MiB of zeros into a new file
+#                        (oflag=direct / buffered, as zstd writes), at once; MB/s of the model
 #   warm exports       : both exports again, and the peer's tar | zstd, with their inputs (the
 #                        store / DIR) read into the page cache first and nothing dropped: the
 #                        speed of the export pipelines rather than of this VM's disk; then the
-#                        ceiling of any export here, `dd` of SIZE MiB of zeros into a new file,
-#                        with oflag=direct (as modelfs writes) and buffered (as tar/zstd write)
+#                        disk's write speed, `dd` of SIZE MiB of zeros into a new file, with
+#                        oflag=direct and buffered (as tar/zstd write; modelfs writes through
+#                        the page cache with a writeback window, see docs/archives.md)
 #   import             : each archive into a fresh store (`modelfs models import`), beside
 #                        `tar -xJf` / `zstd -dc | tar -xf -` into an empty directory
 #   import, dedup      : the .bentomodel into a second store that already saved DIR (as
@@ -259,9 +260,9 @@ bench_size() {  # SIZE_MIB
         rec "$S" exp_pz "$(awk -v b="$bytes" -v t="$T" 'BEGIN { print b / t }')"
       fi
       rm -f "$PZ"
-      # the ceiling of a cold export here: reading the input from disk while writing as many
-      # bytes into a new file, at once; the packs with a direct write (as modelfs exports), DIR
-      # with a buffered one (as tar | zstd)
+      # the disk's speed for a cold export: reading the input from disk while writing as many
+      # bytes into a new file, at once; the packs with a direct write, DIR with a buffered one
+      # (as tar | zstd)
       local DD=$W/out/ceiling-$S
       rm -f "$DD"
       timed "dd-cold-direct-$S" bash -c 'cat "$1"/packs/* > /dev/null & dd if=/dev/zero of="$2" bs=1M count="$3" oflag=direct status=none; r=$?; wait $! && exit $r' _ "$src" "$DD" "$S" &&
@@ -286,8 +287,8 @@ bench_size() {  # SIZE_MIB
       WARM_INPUTS="$dir" timed "peer-tarzstd-warm-$S" bash -o pipefail -c 'tar -cf - -C "$1" . | zstd -1 -T0 -q -o "$2"' _ "$dir" "$PZ" &&
         rec "$S" exp_pz_w "$(awk -v b="$bytes" -v t="$T" 'BEGIN { print b / t }')"
       rm -f "$PZ"
-      # the ceiling any export meets here: writing SIZE MiB into a fresh file, with direct I/O
-      # (as modelfs writes archives) and through the page cache (as tar and zstd do)
+      # the disk's write speed: SIZE MiB into a fresh file, with direct I/O and through the page
+      # cache (as tar and zstd write)
       local DD=$W/out/ceiling-$S
       rm -f "$DD"
       WARM_INPUTS="$W/out" timed "dd-direct-$S" dd if=/dev/zero of="$DD" bs=1M count="$S" oflag=direct &&
@@ -428,10 +429,10 @@ printf "%-${W1}s" ""; for S in "${SIZES[@]}"; do printf ' %21s' "$S MiB"; done; 
 printf "%-${W1}s" "step"; for S in "${SIZES[@]}"; do printf ' %10s %10s' modelfs peer; done; echo
 row "export .bentomodel MB/s (peer: py xztar)" exp_bm mbs exp_py mbs
 row "export .tar.zst MB/s (peer: tar|zstd -1)" exp_zs mbs exp_pz mbs
-row "  ceiling: read input || dd, cold"      dd_cold_direct mbs dd_cold_buffered mbs
+row "  disk: read input || dd, cold"         dd_cold_direct mbs dd_cold_buffered mbs
 row "  warm: .bentomodel (packs in page cache)" exp_bm_w mbs "" ""
 row "  warm: .tar.zst (peer: tar|zstd, warm)"  exp_zs_w mbs exp_pz_w mbs
-row "  ceiling: dd direct (peer: buffered)"   dd_direct mbs dd_buffered mbs
+row "  disk: dd direct (peer: buffered)"      dd_direct mbs dd_buffered mbs
 row "import .bentomodel MB/s (peer: tar -xJf)" imp_bm mbs imp_pbm mbs
 row "import .tar.zst MB/s (peer: zstd|tar -x)" imp_zs mbs imp_pzs mbs
 row "import .bentomodel, store has DIR: packs+" dedup_b b "" ""
