@@ -13,8 +13,9 @@
 // random or already-compressed bytes, whose zstd frames would hold only raw
 // blocks anyway) is written as a stored frame: raw blocks and a checksum,
 // sent to the sink straight from the input, without passing through zstd.
-// On random bytes this halves the encoder's CPU time (measured: see
-// docs/performance.md).
+// Together with libarchive writing no blocks of its own, this took a warm
+// 256 MiB export of random weights from 0.32–0.39 to 0.23–0.31 CPU seconds
+// (docs/performance.md).
 //
 // Each block is compressed in one call from the pipeline's buffer: zstd's
 // streaming API would first copy every byte into its own window, and its

@@ -11,7 +11,7 @@ SequentialWriter::SequentialWriter(int fd, uint64_t start, std::string what)
 }
 
 void SequentialWriter::Append(const char* data, size_t n) {
-  if (n >= kDirectMin) {
+  if (n >= kPassThroughMin) {
     Flush();
     Write(data, n);
     return;

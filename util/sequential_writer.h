@@ -1,7 +1,7 @@
 // util/sequential_writer.h — writes a file front to back through the page
 // cache, in large writes, with its cache footprint bounded.
 //
-// Appends of kDirectMin bytes or more go to the kernel as they are; smaller
+// Appends of kPassThroughMin bytes or more go to the kernel as they are; smaller
 // ones are gathered in a buffer of kBufferSize first, so a stream of small
 // pieces (archive headers, block headers) costs few system calls. A
 // WritebackWindow (writeback_window.h) sends the written bytes to the disk
@@ -22,7 +22,7 @@ namespace modelfs {
 class SequentialWriter {
  public:
   static constexpr size_t kBufferSize = 1 << 20;
-  static constexpr size_t kDirectMin = 64 << 10;
+  static constexpr size_t kPassThroughMin = 64 << 10;
 
   // Appends to `fd` (open for writing) from offset `start`; `what` names
   // the file in errors.

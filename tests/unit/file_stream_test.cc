@@ -26,7 +26,7 @@ using testing::ReadFile;
 using testing::TempDir;
 
 constexpr size_t kBuffer = SequentialWriter::kBufferSize;
-constexpr size_t kDirectMin = SequentialWriter::kDirectMin;
+constexpr size_t kPassThroughMin = SequentialWriter::kPassThroughMin;
 
 // Writes `data` through an AtomicFileSink at `path` in pieces of `piece` bytes.
 void WriteInPieces(const std::filesystem::path& path, const std::string& data, size_t piece) {
@@ -54,7 +54,7 @@ TEST_CASE("AtomicFileSink writes every size exactly, in small and large pieces",
   TempDir disk("sink");
   for (const auto& dir : DiskAndTmpfs(disk)) {
     for (size_t size : {size_t{0}, size_t{1}, size_t{4096}, kBuffer - 1, kBuffer, kBuffer + 1, data.size()}) {
-      for (size_t piece : {size_t{1000}, kDirectMin - 1, kDirectMin, kBuffer + 7}) {
+      for (size_t piece : {size_t{1000}, kPassThroughMin - 1, kPassThroughMin, kBuffer + 7}) {
         const auto path = TestPath(dir, size, piece);
         INFO(path << ": " << size << " bytes in pieces of " << piece);
         const std::string want = data.substr(0, size);
