@@ -1,6 +1,7 @@
 // remote/compressibility.cc — see compressibility.h.
 #include "remote/compressibility.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -48,6 +49,9 @@ double EstimateCompressedRatio(const uint8_t* data, size_t size, std::vector<uin
   }
   return bits / 8 / static_cast<double>(size);
 }
+
+CompressibilityProbe::CompressibilityProbe(double max_compressed_ratio)
+    : max_compressed_ratio_(std::min(max_compressed_ratio, kMaxUsefulCompressedRatio)) {}
 
 double CompressibilityProbe::EstimateRatio(const uint8_t* data, size_t size) {
   if (size <= kSampleSlices * kSampleSliceSize) return EstimateCompressedRatio(data, size, hash_table_);

@@ -14,15 +14,25 @@ namespace modelfs::remote {
 // say: so close to 1 the estimate is within its error of no saving at all.
 constexpr double kMaxUsefulCompressedRatio = 0.97;
 
-// Estimates compressed size / size for whole blocks from a 32 KiB sample of
-// each: 8 evenly spaced 4 KiB slices, the first at the block's start and the
-// last at its end (blocks of 32 KiB or less are read whole).
+// Judges whole blocks from a 32 KiB sample of each: 8 evenly spaced 4 KiB
+// slices, the first at the block's start and the last at its end (blocks of
+// 32 KiB or less are read whole).
 // Keeps scratch space between calls; one per thread.
 class CompressibilityProbe {
  public:
-  double EstimateRatio(const uint8_t* data, size_t size);
+  // Blocks must be estimated to shrink to `max_compressed_ratio` of their
+  // size or less to be worth compressing; values above
+  // kMaxUsefulCompressedRatio act as it.
+  explicit CompressibilityProbe(double max_compressed_ratio);
+
+  bool LooksCompressible(const uint8_t* data, size_t size) {
+    return EstimateRatio(data, size) <= max_compressed_ratio_;
+  }
 
  private:
+  double EstimateRatio(const uint8_t* data, size_t size);
+
+  const double max_compressed_ratio_;
   std::vector<uint8_t> sample_;
   std::vector<uint32_t> hash_table_;
 };

@@ -64,7 +64,7 @@ using Block = BlockPipeline::Block;
 class BlockEncoder : public BlockPipeline::Encoder {
  public:
   BlockEncoder(const lzma_options_lzma& lzma, double max_compressed_ratio)
-      : lzma_(lzma), max_compressed_ratio_(std::min(max_compressed_ratio, kMaxUsefulCompressedRatio)) {}
+      : lzma_(lzma), probe_(max_compressed_ratio) {}
   ~BlockEncoder() { lzma_end(&stream_); }
 
   BlockEncoder(const BlockEncoder&) = delete;
@@ -73,17 +73,12 @@ class BlockEncoder : public BlockPipeline::Encoder {
   void Encode(Block& block) override {
     const auto* data = reinterpret_cast<const uint8_t*>(block.input.bytes.get());
     const size_t size = block.input.size;
-    if (!LooksCompressible(data, size) || !EncodeCompressed(data, size, block)) {
+    if (!probe_.LooksCompressible(data, size) || !EncodeCompressed(data, size, block)) {
       EncodeStored(data, size, block);
     }
   }
 
  private:
-  // Whether the block is estimated to shrink to max_compressed_ratio_ or less.
-  bool LooksCompressible(const uint8_t* data, size_t size) {
-    return probe_.EstimateRatio(data, size) <= max_compressed_ratio_;
-  }
-
   // LZMA2-compresses the block; false (block.output unspecified) when the
   // result would be larger than the input after all.
   bool EncodeCompressed(const uint8_t* data, size_t size, Block& block) {
@@ -138,7 +133,6 @@ class BlockEncoder : public BlockPipeline::Encoder {
   }
 
   lzma_options_lzma lzma_;
-  double max_compressed_ratio_;
   lzma_stream stream_ = LZMA_STREAM_INIT;
   CompressibilityProbe probe_;
 };

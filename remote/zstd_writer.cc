@@ -53,8 +53,7 @@ void EncodeStoredFrameHeader(uint32_t size, char* out) {
 class FrameEncoder : public BlockPipeline::Encoder {
  public:
   FrameEncoder(int level, double max_compressed_ratio)
-      : max_compressed_ratio_(std::min(max_compressed_ratio, kMaxUsefulCompressedRatio)),
-        ctx_(ZSTD_createCCtx()) {
+      : ctx_(ZSTD_createCCtx()), probe_(max_compressed_ratio) {
     if (!ctx_) throw Error(ErrorCode::kIOError, "zstd encoder: out of memory");
     for (size_t rc : {ZSTD_CCtx_setParameter(ctx_, ZSTD_c_compressionLevel, level),
                       ZSTD_CCtx_setParameter(ctx_, ZSTD_c_checksumFlag, 1)}) {
@@ -72,7 +71,7 @@ class FrameEncoder : public BlockPipeline::Encoder {
     const char* data = block.input.bytes.get();
     const size_t size = block.input.size;
     if (size > 0 && size <= UINT32_MAX &&
-        probe_.EstimateRatio(reinterpret_cast<const uint8_t*>(data), size) > max_compressed_ratio_) {
+        !probe_.LooksCompressible(reinterpret_cast<const uint8_t*>(data), size)) {
       EncodeStored(data, size, block);
       return;
     }
@@ -98,7 +97,6 @@ class FrameEncoder : public BlockPipeline::Encoder {
     block.detail = kStoredFrameHeaderSize;
   }
 
-  const double max_compressed_ratio_;
   ZSTD_CCtx* ctx_;
   CompressibilityProbe probe_;
 };
