@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <optional>
 
 #include "cache/pack_format.h"
 #include "util/sequential_writer.h"
@@ -31,13 +30,13 @@ class PackWriter {
   // Writes buffered bytes and fdatasyncs the file.
   void Sync();
 
-  uint64_t size() const { return writer_->size(); }  // including buffered bytes
+  uint64_t size() const { return writer_.size(); }  // including buffered bytes
   const std::filesystem::path& path() const { return path_; }
 
  private:
   std::filesystem::path path_;
   UniqueFd fd_;
-  std::optional<SequentialWriter> writer_;  // writes to fd_
+  SequentialWriter writer_;  // writes to fd_
 };
 
 }  // namespace modelfs::cache

@@ -37,22 +37,32 @@ bool FileSource::Seek(uint64_t offset) {
   return true;
 }
 
-AtomicFileSink::AtomicFileSink(fs::path path, bool overwrite) : path_(std::move(path)), overwrite_(overwrite) {
-  temp_ = PartialPath(path_);
-  fd_ = UniqueFd(::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd_.valid()) ThrowErrno("cannot create " + path_.string());
-  writer_ = std::make_unique<SequentialWriter>(fd_.get(), 0, path_.string());
+namespace {
+
+// Creates `temp`, the file that becomes `path` on Commit().
+UniqueFd CreateTemporary(const fs::path& temp, const fs::path& path) {
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd.valid()) ThrowErrno("cannot create " + path.string());
+  return fd;
 }
+
+}  // namespace
+
+AtomicFileSink::AtomicFileSink(fs::path path, bool overwrite)
+    : path_(std::move(path)),
+      temp_(PartialPath(path_)),
+      overwrite_(overwrite),
+      fd_(CreateTemporary(temp_, path_)),
+      writer_(fd_.get(), 0, path_.string()) {}
 
 AtomicFileSink::~AtomicFileSink() {
   if (!committed_) ::unlink(temp_.c_str());
 }
 
-void AtomicFileSink::Write(const char* data, size_t size) { writer_->Append(data, size); }
+void AtomicFileSink::Write(const char* data, size_t size) { writer_.Append(data, size); }
 
 void AtomicFileSink::Commit() {
-  writer_->Flush();
-  writer_.reset();
+  writer_.Flush();
   if (::close(fd_.Release()) != 0) ThrowErrno("cannot write " + path_.string());
   if (overwrite_) {
     if (::rename(temp_.c_str(), path_.c_str()) != 0) ThrowErrno("cannot create " + path_.string());

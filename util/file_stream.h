@@ -11,7 +11,6 @@
 #pragma once
 
 #include <filesystem>
-#include <memory>
 
 #include "util/byte_stream.h"
 #include "util/sequential_writer.h"
@@ -49,7 +48,7 @@ class AtomicFileSink : public ByteSink {
   std::filesystem::path temp_;
   bool overwrite_;
   UniqueFd fd_;
-  std::unique_ptr<SequentialWriter> writer_;  // writes to fd_
+  SequentialWriter writer_;  // writes to fd_
   bool committed_ = false;
 };
 
