@@ -113,7 +113,7 @@ ImportedTree ArchiveImporter::Import(remote::ArchiveReader* reader) {
     // costs nothing, and a disk that does fill up fails the chunk writer
     // (kNoSpace), which rolls back.
     return ingester.IngestStream(
-        [&](char* buffer, size_t capacity) { return reader->ReadData(buffer, capacity); });
+        [&](char* buffer, size_t capacity) { return reader->ReadData(buffer, capacity); }, entry.size);
   };
 
   remote::ArchiveEntry entry;

@@ -4,20 +4,20 @@
 
 #include <cstring>
 #include <future>
-#include <system_error>
 
 #include "util/error.h"
 #include "util/file_io.h"
 #include "util/digest.h"
+#include "util/read_ahead_stream.h"
 
 namespace modelfs {
 namespace {
 
-// Large enough that system calls cost nothing; small enough that the two
-// buffers of a large file (chunking, hashing) stay out of the way of the
-// mount daemon's memory budget.
+// Large enough that system calls cost nothing; small enough that the
+// buffers of a large file (two when saving it, three when importing it)
+// stay out of the way of the mount daemon's memory budget.
 constexpr size_t kReadBlock = 4 << 20;
-// Below this, a hashing thread costs more than it saves.
+// Below this, a second thread costs more than it saves.
 constexpr uint64_t kParallelHashMin = 8 << 20;
 
 }  // namespace
@@ -64,13 +64,49 @@ IngestedContent FileIngester::Ingest(int fd, const std::string& name, uint64_t e
   return content;
 }
 
-IngestedContent FileIngester::IngestStream(const ReadFn& read) {
+IngestedContent FileIngester::IngestStream(const ReadFn& read, std::optional<uint64_t> size_hint) {
   IngestedContent content;
   writer_->BeginFile();
   Sha256 sha;
-  ChunkAll(read, &sha, &content);
+  if (size_hint && *size_hint < kParallelHashMin) {
+    ChunkAll(read, &sha, &content);
+    content.sha256 = sha.Finish();
+    return content;
+  }
+  // The stream is read (an archive decompressed) and hashed on a second
+  // thread, a block ahead of this one, which cuts chunks. The tail a block
+  // leaves uncut moves into the headroom in front of the next block.
+  ReadAheadStream stream(read, [&sha](const char* data, size_t n) { sha.Update(data, n); }, kReadBlock,
+                         chunker_.max_size());
+  ReadAheadStream::Block* held = nullptr;  // holds the tail
+  const uint8_t* tail = nullptr;
+  size_t tail_size = 0;
+  while (ReadAheadStream::Block* block = stream.Next()) {
+    auto* begin = reinterpret_cast<uint8_t*>(block->data()) - tail_size;
+    if (tail_size > 0) std::memcpy(begin, tail, tail_size);
+    if (held) stream.Recycle(held);
+    held = block;
+    content.size += block->size();
+    const size_t available = tail_size + block->size();
+    const size_t cut = CutChunks(begin, available, false, &content);
+    tail = begin + cut;
+    tail_size = available - cut;
+  }
+  CutChunks(tail, tail_size, true, &content);
   content.sha256 = sha.Finish();
   return content;
+}
+
+size_t FileIngester::CutChunks(const uint8_t* data, size_t size, bool eof, IngestedContent* content) {
+  size_t pos = 0;
+  while (pos < size && (eof || size - pos >= chunker_.max_size())) {
+    const size_t len = chunker_.NextChunkLength(data + pos, size - pos, eof);
+    const auto hash = cache::ChunkHash::Of(data + pos, len);
+    writer_->Put(hash, data + pos, len);
+    content->chunks.push_back({hash, static_cast<uint32_t>(len)});
+    pos += len;
+  }
+  return pos;
 }
 
 void FileIngester::ChunkAll(const ReadFn& read, Sha256* sha, IngestedContent* content) {
@@ -86,31 +122,12 @@ void FileIngester::ChunkAll(const ReadFn& read, Sha256* sha, IngestedContent* co
       if (n == 0) eof = true;
       got += n;
     }
-    // A large piece is hashed on another thread while this one cuts chunks
-    // from the same buffer (both only read it; it moves once both are done).
-    std::future<void> hashing;
-    if (sha && got >= kParallelHashMin / 8) {
-      try {
-        hashing = std::async(std::launch::async, [sha, piece = base + filled, got] { sha->Update(piece, got); });
-      } catch (const std::system_error&) {
-        sha->Update(base + filled, got);  // no thread to spare
-      }
-    } else if (sha) {
-      sha->Update(base + filled, got);
-    }
+    if (sha) sha->Update(base + filled, got);
     filled += got;
     content->size += got;
-    size_t pos = 0;
-    while (pos < filled && (eof || filled - pos >= chunker_.max_size())) {
-      const size_t len = chunker_.NextChunkLength(base + pos, filled - pos, eof);
-      const auto hash = cache::ChunkHash::Of(base + pos, len);
-      writer_->Put(hash, base + pos, len);
-      content->chunks.push_back({hash, static_cast<uint32_t>(len)});
-      pos += len;
-    }
-    if (hashing.valid()) hashing.get();
-    std::memmove(base, base + pos, filled - pos);
-    filled -= pos;
+    const size_t cut = CutChunks(base, filled, eof, content);
+    std::memmove(base, base + cut, filled - cut);
+    filled -= cut;
   }
 }
 

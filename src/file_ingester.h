@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,13 +38,18 @@ class FileIngester {
 
   // Fills up to `capacity` bytes of `buffer`; returns how many, 0 at the end.
   using ReadFn = std::function<size_t(char* buffer, size_t capacity)>;
-  // Ingests a stream (an archive member) read to its end; each large piece
-  // read is hashed on a second thread while this one cuts it into chunks.
-  IngestedContent IngestStream(const ReadFn& read);
+  // Ingests a stream (an archive member) read to its end. Unless
+  // `size_hint` says it is small, the stream is read and hashed on a second
+  // thread, a block ahead of this one, which cuts it into chunks.
+  IngestedContent IngestStream(const ReadFn& read, std::optional<uint64_t> size_hint);
 
  private:
   // Cuts what `read` yields into stored chunks; hashes it into `sha` if given.
   void ChunkAll(const ReadFn& read, Sha256* sha, IngestedContent* content);
+  // Stores the chunks of data[0, size) and returns how many bytes they
+  // cover: all of them at `eof`, else all but a tail shorter than the
+  // chunker's max_size().
+  size_t CutChunks(const uint8_t* data, size_t size, bool eof, IngestedContent* content);
 
   cache::ChunkWriter* writer_;
   cache::Chunker chunker_;

@@ -179,12 +179,12 @@ class DamagedDataTest(HostileImportCase):
 
     DAMAGE_WORDS = ["damaged", "truncated", "corrupt", "not valid"]
 
-    def victim(self, mode, ext):
+    def victim(self, mode, ext, weights_size=1 * MiB):
         """A tar of a model named after the format, so that one accepted case cannot make the
         next one fail with "already exists"."""
         name = "victim-" + ext.strip(".").replace(".", "-")
         members = [("./model.yaml", "file", model_yaml(name, "v1")),
-                   ("./weights.bin", "file", random_bytes(1 * MiB, 7)), OK_FILE]
+                   ("./weights.bin", "file", random_bytes(weights_size, 7)), OK_FILE]
         return write_tar(self.path("victim" + ext), members, mode)
 
     def test_truncated(self):
@@ -197,6 +197,20 @@ class DamagedDataTest(HostileImportCase):
                 with self.subTest(what):
                     self.refused(damaged(full, self.path("cut%d%s" % (cut, ext)), cut=cut),
                                  self.DAMAGE_WORDS, what)
+
+    def test_damage_inside_a_large_member(self):
+        # Members of 8 MiB and more are decompressed on a second thread, ahead of the chunking:
+        # its failure must reach the import all the same.
+        for mode, ext in (("w:xz", ".bentomodel"), ("w:gz", ".tar.gz")):
+            full = self.victim(mode, ext, weights_size=20 * MiB)
+            size = os.path.getsize(full)
+            for kind, what, kwargs in (
+                    ("cut", "cut to %d of %d bytes" % (size // 2, size), {"cut": size // 2}),
+                    ("flip", "16 bytes flipped at %d" % (size * 3 // 4), {"flip": size * 3 // 4})):
+                what = "%s with 20 MiB of weights %s" % (ext, what)
+                with self.subTest(what):
+                    out = damaged(full, self.path("large-" + kind + ext), **kwargs)
+                    self.refused(out, self.DAMAGE_WORDS, what)
 
     def test_corrupt_compressed_data(self):
         for mode, ext in (("w:xz", ".bentomodel"), ("w:gz", ".tar.gz")):
@@ -278,6 +292,21 @@ class ArchiveDiskFullTest(ArchiveTestCase):
         self.assertLess(os.path.getsize(path), 1 * MiB)
         self.fails("models", "import", path, contains=["free disk", "space", "zeros.bin"])
         self.assert_unchanged(before, what="after importing a 100 MiB member into a 64 MiB disk")
+        self.assertLess(used_bytes(mnt), used_before + 4 * MiB)
+
+    def test_disk_filling_up_during_an_import(self):
+        # Each member fits in the free space, both do not: the disk fills up in the middle of
+        # the second one, while the archive is read ahead on another thread.
+        mnt = self.mount_tmpfs("store", "64m")
+        self.home = os.path.join(mnt, "home")
+        self.saved_model("existing:v1", weights_size=512 * KiB)
+        before = self.snapshot()
+        used_before = used_bytes(mnt)
+        path = write_tar(self.path("two.tar"), [YAML, ("./a.bin", "file", random_bytes(40 * MiB, 1)),
+                                                ("./b.bin", "file", random_bytes(40 * MiB, 2))])
+        self.fails("models", "import", path, contains=["space", "ENOSPC", "disk full"])
+        self.assert_unchanged(before, what="after an import that filled the disk")
+        self.ok("cache", "gc")
         self.assertLess(used_bytes(mnt), used_before + 4 * MiB)
 
     def test_export_to_full_disk_leaves_nothing(self):

@@ -861,19 +861,29 @@ TEST_CASE("FileIngester: chunks, sha256 and stored bytes", "[ingest]") {
   CHECK(w->stored_bytes() == 0);
 
   // A stream (an archive member) handed out in odd pieces: the same chunks
-  // and sha256 (its large pieces are hashed on a second thread).
-  auto w2 = f.store->NewWriter();
-  modelfs::FileIngester streamer(w2.get(), chunker);
-  size_t at = 0;
-  auto streamed = streamer.IngestStream([&](char* buffer, size_t capacity) {
-    const size_t n = std::min({capacity, data.size() - at, size_t{777777}});
-    std::memcpy(buffer, data.data() + at, n);
-    at += n;
-    return n;
-  });
-  CHECK(streamed.size == data.size());
-  CHECK(streamed.sha256 == content.sha256);
-  CHECK(streamed.chunks.size() == content.chunks.size());
+  // and sha256, whether it is read a block ahead on a second thread (size
+  // unknown or large) or inline (said to be small).
+  for (std::optional<uint64_t> hint : {std::optional<uint64_t>(), std::optional<uint64_t>(data.size()),
+                                       std::optional<uint64_t>(1000)}) {
+    auto w2 = f.store->NewWriter();
+    modelfs::FileIngester streamer(w2.get(), chunker);
+    size_t at = 0;
+    auto streamed = streamer.IngestStream(
+        [&](char* buffer, size_t capacity) {
+          const size_t n = std::min({capacity, data.size() - at, size_t{777777}});
+          std::memcpy(buffer, data.data() + at, n);
+          at += n;
+          return n;
+        },
+        hint);
+    CHECK(streamed.size == data.size());
+    CHECK(streamed.sha256 == content.sha256);
+    REQUIRE(streamed.chunks.size() == content.chunks.size());
+    for (size_t i = 0; i < content.chunks.size(); ++i) {
+      CHECK(streamed.chunks[i].hash == content.chunks[i].hash);
+      CHECK(streamed.chunks[i].size == content.chunks[i].size);
+    }
+  }
 }
 
 TEST_CASE("FileIngester: empty and compressible files", "[ingest]") {
