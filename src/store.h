@@ -47,6 +47,10 @@
 #include "util/file_lock.h"
 
 namespace modelfs {
+namespace cache {
+class ChunkWriter;
+}
+struct IngestedContent;
 
 struct SaveRequest {
   Tag tag;                                            // version generated when empty
@@ -203,7 +207,10 @@ class Store {
   // is kAlreadyExists.
   RegisterResult RegisterRemote(const RegisterRequest& request);
   // Fetches every remote file of `model` not stored yet, verifies and stores
-  // it. `progress(done, total)` is called as bytes arrive.
+  // it: each in one request streamed straight into chunks, or, when it is
+  // partly staged or open for reading, through its RemoteFile (which
+  // resumes). `progress(done, total)` is called as bytes arrive, one call at
+  // a time but not always on the caller's thread.
   void Prefetch(const ModelRecord& model, const std::function<void(uint64_t, uint64_t)>& progress);
   FetchStats FetchedStats() const;
   // Evicts fetched contents (of `model` only, if given), least recently
@@ -256,6 +263,15 @@ class Store {
   // Files of `models` whose content is missing or has a chunk in `bad_chunks`.
   // Ingests the verified staging file of remote content `id` (the RemoteCache's materializer).
   void MaterializeStaged(const std::string& id, const std::filesystem::path& staging);
+  // Fetches remote content `file.remote_id` in one request straight into
+  // chunks, checks it against the digest its id names and records it stored;
+  // `on_bytes(n)` as bytes arrive. False, with nothing done, when the content
+  // is partly staged or open for reading (its RemoteFile goes on with it).
+  bool StreamRemote(const ModelRecord& model, const FileRecord& file, const std::function<void(uint64_t)>& on_bytes);
+  // Puts into `batch` that remote content `id` was fetched now, with nothing staged.
+  static void PutFetched(const std::string& id, cache::Index::Batch* batch);
+  // Records remote content `id` as stored: the chunks `writer` wrote for `content`.
+  void CommitFetched(const std::string& id, cache::ChunkWriter* writer, IngestedContent content);
   void EnforceFetchLimit();
   // The sha256 of the blob holding `file`'s bytes here; nullopt for a remote
   // file not fetched yet.

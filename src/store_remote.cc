@@ -15,6 +15,9 @@
 #include "src/remote_file_reader.h"
 #include "src/store.h"
 #include "util/coding.h"
+#include "util/digest.h"
+#include "util/hex.h"
+#include "util/producer_source.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
 
@@ -129,16 +132,32 @@ RegisterResult Store::RegisterRemote(const RegisterRequest& request) {
   return result;
 }
 
+void Store::PutFetched(const std::string& id, cache::Index::Batch* batch) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  batch->Put(cache::Column::kFetch, id, FetchState{now, ""}.Encode());
+}
+
+void Store::CommitFetched(const std::string& id, cache::ChunkWriter* writer, IngestedContent content) {
+  cache::Index::Batch batch;
+  PutFetched(id, &batch);
+  BlobRecord blob{content.size, 0, std::move(content.chunks)};
+  writer->Prepare(&batch);
+  catalog_.Materialize(id, content.sha256, &blob, &batch);
+  index_->Write(batch);
+  writer->Committed();
+}
+
 void Store::MaterializeStaged(const std::string& id, const fs::path& staging) {
   {
     std::lock_guard<std::mutex> write_lock(write_mu_);
     auto remote = catalog_.FindRemote(id);
-    if (!remote || remote->materialized) return;
-    cache::Index::Batch batch;
-    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
-    batch.Put(cache::Column::kFetch, id, FetchState{now, ""}.Encode());
-    if (!remote->sha256.empty() && catalog_.FindBlob(remote->sha256)) {
+    if (!remote) return;  // no file names it any more: Forget removes the staging file
+    if (remote->materialized) {
+      // Stored meanwhile (by a streamed prefetch): the staging file only goes.
+    } else if (!remote->sha256.empty() && catalog_.FindBlob(remote->sha256)) {
+      cache::Index::Batch batch;
+      PutFetched(id, &batch);
       catalog_.Materialize(id, remote->sha256, nullptr, &batch);  // stored meanwhile: no ingest
       index_->Write(batch);
     } else {
@@ -151,16 +170,65 @@ void Store::MaterializeStaged(const std::string& id, const fs::path& staging) {
         throw Error(ErrorCode::kCorruption, "staging file " + staging.string() +
                                                 " changed after it was verified; it will be fetched again");
       }
-      BlobRecord blob{content.size, 0, std::move(content.chunks)};
-      writer->Prepare(&batch);
-      catalog_.Materialize(id, content.sha256, &blob, &batch);
-      index_->Write(batch);
-      writer->Committed();
+      CommitFetched(id, writer.get(), std::move(content));
+      spdlog::info("stored fetched content {}", remote_id::Describe(id));
     }
   }
   std::error_code ec;
   fs::remove(staging, ec);
+}
+
+bool Store::StreamRemote(const ModelRecord& model, const FileRecord& file,
+                         const std::function<void(uint64_t)>& on_bytes) {
+  const std::string& id = file.remote_id;
+  if (remote_cache_->IsOpen(id)) return false;  // (checked before taking the write lock: see remote_cache.h)
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  auto remote = catalog_.FindRemote(id);
+  if (!remote) throw Error(ErrorCode::kCorruption, "the remote content of " + file.path + " is missing from the index");
+  if (remote->materialized) return true;
+  auto state = catalog_.FindFetchState(id);
+  if (remote->size == 0 || (state && !state->segments.empty())) return false;  // resume what is staged
+  if (!remote->sha256.empty() && catalog_.FindBlob(remote->sha256)) {
+    cache::Index::Batch batch;
+    PutFetched(id, &batch);
+    catalog_.Materialize(id, remote->sha256, nullptr, &batch);  // stored already: nothing to fetch
+    index_->Write(batch);
+    on_bytes(remote->size);
+    return true;
+  }
+
+  // One request for the whole content, received on one thread, decoded
+  // into blocks and hashed on a second one, cut into chunks on this one.
+  const uint64_t size = remote->size;
+  std::shared_ptr<remote::RangeFetcher> fetcher = sources_->Open(model, file, size);
+  ProducerSource download(
+      [&](ByteSink* sink) { fetcher->FetchTo(0, size, [sink](const char* d, size_t n) { sink->Write(d, n); }); },
+      size, file.path);
+  std::optional<GitBlobSha1> git_sha1;
+  if (remote_id::IsGitSha1(id)) git_sha1.emplace(size);
+  auto writer = chunks_.NewWriter();
+  FileIngester ingester(writer.get(), cache::Chunker(cache::ChunkerParams::Default()));
+  IngestedContent content = ingester.IngestStream(
+      [&](char* buffer, size_t capacity) {
+        const size_t n = download.Read(buffer, capacity);
+        if (git_sha1) git_sha1->Update(buffer, n);
+        if (n > 0) on_bytes(n);
+        return n;
+      },
+      size);
+  const std::string actual = remote_id::IsSha256(id)  ? content.sha256
+                             : remote_id::IsGitSha1(id) ? git_sha1->Finish()
+                                                        : std::string(remote_id::Digest(id));
+  if (content.size != size || actual != remote_id::Digest(id)) {
+    throw Error(ErrorCode::kCorruption,
+                "the fetched bytes of " + file.path + " do not match " + remote_id::Describe(id) + " (got " +
+                    std::to_string(content.size) + " bytes, " + HexEncode(actual) + "); nothing was stored");
+  }
+  CommitFetched(id, writer.get(), std::move(content));
+  std::error_code ec;
+  fs::remove(remote_cache_->StagingPath(id), ec);  // a leftover without recorded progress
   spdlog::info("stored fetched content {}", remote_id::Describe(id));
+  return true;
 }
 
 void Store::Prefetch(const ModelRecord& model, const std::function<void(uint64_t, uint64_t)>& progress) {
@@ -180,6 +248,13 @@ void Store::Prefetch(const ModelRecord& model, const std::function<void(uint64_t
   progress(done, total);
   std::vector<char> buf(8 << 20);
   for (const auto& file : todo) {
+    const uint64_t before = done;
+    if (StreamRemote(model, file, [&](uint64_t n) { progress(done += n, total); })) {
+      EnforceFetchLimit();
+      continue;
+    }
+    done = before;
+    // Partly staged or being read: through its RemoteFile, which resumes.
     auto reader = OpenFile(model, file.path);
     if (reader->size() == 0) reader->ReadAt(0, 0, buf.data());  // verifies (and so stores) it
     for (uint64_t offset = 0; offset < reader->size();) {

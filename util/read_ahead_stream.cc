@@ -48,7 +48,11 @@ void ReadAheadStream::ReadLoop() {
       if (filled > 0 && on_block_) on_block_(block->data(), filled);
       {
         std::lock_guard<std::mutex> lock(mu_);
-        (filled > 0 ? ready_.push_back(block) : free_.push_back(block));
+        if (filled > 0) {
+          ready_.push_back(block);
+        } else {
+          free_.push_back(block);  // the stream ended on a block boundary
+        }
       }
       changed_.notify_all();
     }

@@ -339,6 +339,79 @@ class RegistrationTest(HfPullTestCase):
         self.assertEqual(0, self.sim.bytes_sent(), "reads after --prefetch used the network")
 
 
+    def prefetch(self, repo):
+        return self.mf("models", "pull", "hf://" + repo, "--prefetch", timeout=120)
+
+    def test_prefetch_gets_past_faults_and_refuses_wrong_bytes(self):
+        # A prefetch streams each file in one request straight into chunks: a broken or failed
+        # request is retried or resumed, and bytes that do not match the digest are not kept.
+        for kind, params in (("reset", {"after_bytes": 3 * MiB}), ("truncate", {"after_bytes": 5 * MiB}),
+                             ("status", {"status": 500}), ("drop", {})):
+            with self.subTest(fault=kind):
+                repo = "org/pf-" + kind
+                src, want = self.data(kind + ".safetensors", 12 * MiB)
+                self.sim.add_repo(repo, {"model.safetensors": src})
+                tag, _ = self.pull("hf://" + repo)
+                fid = self.sim.add_fault(kind, "model.safetensors", repo=repo, server="cdn",
+                                         method="GET", count=1, **params)
+                r = self.prefetch(repo)
+                self.assertEqual(0, r.rc, r.describe())
+                hits = [h for h in self.sim.stats(include_requests=False)["fault_hits"] if h["id"] == fid]
+                self.assertTrue(hits, "fault %s never fired" % kind)
+                self.sim.clear_faults()
+                rc, digest, n, err = self.cat_sha256(tag, "model.safetensors")
+                self.assertEqual((0, want), (rc, digest), err)
+                self.assertEqual([], self.staging_files())
+
+        # An LFS file (checked by sha256, from the CDN) and a small one (git sha1, from the hub).
+        # (The hub's fault only on its file download: `models pull` lists the repo again.)
+        for rel, size, server, where in (("model.safetensors", 12 * MiB, "cdn", "model.safetensors"),
+                                         ("config.json", 3000, "hub", "*/resolve/*")):
+            with self.subTest(corrupt=rel):
+                repo = "org/pf-corrupt-" + rel.split(".")[1]
+                src, want = self.data("corrupt-" + rel, size)
+                self.sim.add_repo(repo, {rel: src})
+                tag, _ = self.pull("hf://" + repo)
+                before = self.stats()["unique_bytes"]
+                self.sim.add_fault("corrupt", where, repo=repo, server=server, method="GET",
+                                   count=None, offset=size * 2 // 3)
+                r = self.prefetch(repo)
+                self.assert_error(r, ["do not match"])
+                st = self.stats()
+                self.assertEqual(before, st["unique_bytes"], "wrong bytes were stored: %r" % st)
+                self.assertEqual(0, self.remote_entry(tag)["fetched_bytes"])
+                self.assertEqual([], self.staging_files(), "a failed prefetch leaves no staging file")
+                self.sim.clear_faults()
+                r = self.prefetch(repo)
+                self.assertEqual(0, r.rc, r.describe())
+                self.assertEqual(size, self.remote_entry(tag)["fetched_bytes"])
+                rc, digest, n, err = self.cat_sha256(tag, rel)
+                self.assertEqual((0, want), (rc, digest), err)
+        self.assert_verify_ok()
+
+    def test_prefetch_resumes_a_partial_fetch(self):
+        # A content partly staged by lazy reads is finished through its staging file, so the
+        # bytes already fetched are not fetched again.
+        repo = "org/pf-partial"
+        size = 12 * MiB
+        src, want = self.data("partial.safetensors", size)
+        self.sim.add_repo(repo, {"model.safetensors": src})
+        tag, _ = self.pull("hf://" + repo)
+        mp = self.mount_hf()
+        path = os.path.join(self.mdir(mp, tag), "model.safetensors")
+        self.assertEqual(1 * MiB, len(self.pread(path, 2 * MiB, 1 * MiB)))
+        first = self.settle(lambda: self.cdn())
+        self.umount(mp)
+        self.assertTrue(self.staging_files(), "the partial fetch is staged")
+        self.assertLess(first, size)
+        r = self.prefetch(repo)
+        self.assertEqual(0, r.rc, r.describe())
+        self.assertLessEqual(self.cdn(), size + 1 * MiB, "a prefetch fetched the staged bytes again")
+        self.assertEqual([], self.staging_files())
+        rc, digest, n, err = self.cat_sha256(tag, "model.safetensors")
+        self.assertEqual((0, want), (rc, digest), err)
+
+
 # ------------------------------------------------------------------------------------------------
 class LazyReadTest(HfPullTestCase):
 
