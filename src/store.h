@@ -267,7 +267,8 @@ class Store {
   // chunks, checks it against the digest its id names and records it stored;
   // `on_bytes(n)` as bytes arrive. False, with nothing done, when the content
   // is partly staged or open for reading (its RemoteFile goes on with it).
-  bool StreamRemote(const ModelRecord& model, const FileRecord& file, const std::function<void(uint64_t)>& on_bytes);
+  bool StreamRemote(const ModelRecord& model, const FileRecord& file,
+                    const std::function<void(uint64_t)>& on_bytes);
   // Puts into `batch` that remote content `id` was fetched now, with nothing staged.
   static void PutFetched(const std::string& id, cache::Index::Batch* batch);
   // Records remote content `id` as stored: the chunks `writer` wrote for `content`.

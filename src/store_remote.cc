@@ -184,7 +184,9 @@ bool Store::StreamRemote(const ModelRecord& model, const FileRecord& file,
   if (remote_cache_->IsOpen(id)) return false;  // (checked before taking the write lock: see remote_cache.h)
   std::lock_guard<std::mutex> write_lock(write_mu_);
   auto remote = catalog_.FindRemote(id);
-  if (!remote) throw Error(ErrorCode::kCorruption, "the remote content of " + file.path + " is missing from the index");
+  if (!remote) {
+    throw Error(ErrorCode::kCorruption, "the remote content of " + file.path + " is missing from the index");
+  }
   if (remote->materialized) return true;
   auto state = catalog_.FindFetchState(id);
   if (remote->size == 0 || (state && !state->segments.empty())) return false;  // resume what is staged
@@ -202,7 +204,9 @@ bool Store::StreamRemote(const ModelRecord& model, const FileRecord& file,
   const uint64_t size = remote->size;
   std::shared_ptr<remote::RangeFetcher> fetcher = sources_->Open(model, file, size);
   ProducerSource download(
-      [&](ByteSink* sink) { fetcher->FetchTo(0, size, [sink](const char* d, size_t n) { sink->Write(d, n); }); },
+      [&](ByteSink* sink) {
+        fetcher->FetchTo(0, size, [sink](const char* data, size_t n) { sink->Write(data, n); });
+      },
       size, file.path);
   std::optional<GitBlobSha1> git_sha1;
   if (remote_id::IsGitSha1(id)) git_sha1.emplace(size);
@@ -216,13 +220,15 @@ bool Store::StreamRemote(const ModelRecord& model, const FileRecord& file,
         return n;
       },
       size);
-  const std::string actual = remote_id::IsSha256(id)  ? content.sha256
-                             : remote_id::IsGitSha1(id) ? git_sha1->Finish()
-                                                        : std::string(remote_id::Digest(id));
-  if (content.size != size || actual != remote_id::Digest(id)) {
-    throw Error(ErrorCode::kCorruption,
-                "the fetched bytes of " + file.path + " do not match " + remote_id::Describe(id) + " (got " +
-                    std::to_string(content.size) + " bytes, " + HexEncode(actual) + "); nothing was stored");
+  // The digest the id promises, as computed (a location id promises none).
+  std::optional<std::string> actual;
+  if (remote_id::IsSha256(id)) actual = content.sha256;
+  if (git_sha1) actual = git_sha1->Finish();
+  if (content.size != size || (actual && *actual != remote_id::Digest(id))) {
+    throw Error(ErrorCode::kCorruption, "the fetched bytes of " + file.path + " do not match " +
+                                            remote_id::Describe(id) + " (got " + std::to_string(content.size) +
+                                            " bytes" + (actual ? ", " + HexEncode(*actual) : "") +
+                                            "); nothing was stored");
   }
   CommitFetched(id, writer.get(), std::move(content));
   std::error_code ec;
