@@ -260,7 +260,6 @@ class Store {
   // Bytes free on the file system holding the packs.
   uint64_t FreeBytes() const;
   void MaybeCollectGarbage();
-  // Files of `models` whose content is missing or has a chunk in `bad_chunks`.
   // Ingests the verified staging file of remote content `id` (the RemoteCache's materializer).
   void MaterializeStaged(const std::string& id, const std::filesystem::path& staging);
   // Fetches remote content `file.remote_id` in one request straight into
@@ -279,6 +278,7 @@ class Store {
   std::optional<std::string> StoredContent(const FileRecord& file) const;
   // Forgets the staged data of remote contents no model names any more.
   void ForgetRemotes(const std::vector<std::string>& ids);
+  // Files of `models` whose content is missing or has a chunk in `bad_chunks`.
   std::vector<FileDamage> FindDamagedFiles(const cache::ChunkSet& bad_chunks,
                                            const std::vector<ModelRecord>& models) const;
 
