@@ -2,14 +2,27 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <set>
 
 #include "cache/chunk_writer.h"
+#include "cache/pack_prefetcher.h"
 #include "src/archive_importer.h"
 #include "src/model_info.h"
 #include "src/store.h"
 #include "util/error.h"
 
 namespace modelfs {
+namespace {
+
+// How far the packs are read ahead of an export: far enough that the disk
+// never waits for the export, small beside the page cache. (Cold 2 GiB
+// .tar.zst exports, 8 alternating runs each: 2.64-4.19 s without, 1.79-2.45
+// s with. At 256 MiB no gain: medians 0.295 and 0.26 s without, 0.315 and
+// 0.265 s with, in two sets of 8. Warm exports unchanged. Hints 32 MiB
+// ahead and a verifying thread 16 MiB ahead gained nothing before.)
+constexpr uint64_t kExportReadAhead = 256 << 20;
+
+}  // namespace
 
 uint64_t Store::FreeBytes() const {
   struct statvfs st {};
@@ -105,9 +118,23 @@ void Store::Export(const ModelRecord& model, remote::EntryWriter* writer, const 
                    bool embed_digests) const {
   const uint64_t total = model.size + model.yaml.size();
   uint64_t done = model.yaml.size();
+  // The chunks of the stored files, in the order the export reads them.
+  std::vector<cache::PackPrefetcher::Chunk> chunks;
+  std::set<std::string> listed;  // paths whose chunks are in `chunks`
+  for (const auto& file : Files(model)) {
+    if (file.type != FileType::kFile) continue;
+    auto sha256 = StoredContent(file);
+    auto blob = sha256 ? catalog_.FindBlob(*sha256) : std::nullopt;
+    if (!blob) continue;
+    for (const auto& c : blob->chunks) chunks.push_back({c.hash, c.size});
+    listed.insert(file.path);
+  }
+  cache::PackPrefetcher prefetcher(&chunks_, std::move(chunks), kExportReadAhead);
   WriteMembers(model, writer, embed_digests, [&](const FileRecord& file, const ByteFn& write) {
+    const bool counted = listed.count(file.path) > 0;
     ReadFile(model, file.path, [&](const char* data, size_t n) {
       write(data, n);
+      if (counted) prefetcher.Consumed(n);
       done += n;
       if (progress) progress(done, total);
     });
