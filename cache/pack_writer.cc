@@ -24,7 +24,7 @@ UniqueFd OpenPack(const std::filesystem::path& path, uint64_t start_length) {
 PackWriter::PackWriter(std::filesystem::path path, uint64_t start_length)
     : path_(std::move(path)),
       fd_(OpenPack(path_, start_length)),
-      writer_(fd_.get(), start_length, "pack " + path_.string()) {
+      writer_(fd_.get(), start_length, "pack " + path_.string(), WritebackWindow::Sync::kByOwner) {
   if (start_length == 0) {
     const std::string header = EncodePackFileHeader();
     writer_.Append(header.data(), header.size());

@@ -53,7 +53,7 @@ AtomicFileSink::AtomicFileSink(fs::path path, bool overwrite)
       temp_(PartialPath(path_)),
       overwrite_(overwrite),
       fd_(CreateTemporary(temp_, path_)),
-      writer_(fd_.get(), 0, path_.string()) {}
+      writer_(fd_.get(), 0, path_.string(), WritebackWindow::Sync::kNever) {}
 
 AtomicFileSink::~AtomicFileSink() {
   if (!committed_) ::unlink(temp_.c_str());

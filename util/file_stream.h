@@ -6,8 +6,9 @@
 // without Commit() the temporary file is removed. Like cp and tar it does
 // not fsync (an export is a user's file, and a sync would hold an export to
 // the disk's write speed); the store's own writes are synced. The bytes go
-// through a SequentialWriter (sequential_writer.h): to the disk as they come,
-// without filling the page cache.
+// through a SequentialWriter (sequential_writer.h): left to the kernel for an
+// archive under 512 MiB, to the disk as they come beyond, without filling
+// the page cache.
 #pragma once
 
 #include <filesystem>

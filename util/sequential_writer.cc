@@ -5,8 +5,8 @@
 
 namespace modelfs {
 
-SequentialWriter::SequentialWriter(int fd, uint64_t start, std::string what)
-    : fd_(fd), what_(std::move(what)), written_(start), window_(fd, start, what_) {
+SequentialWriter::SequentialWriter(int fd, uint64_t start, std::string what, WritebackWindow::Sync sync)
+    : fd_(fd), what_(std::move(what)), written_(start), window_(fd, start, what_, sync) {
   buffer_.reserve(kBufferSize);
 }
 

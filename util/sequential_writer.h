@@ -25,8 +25,8 @@ class SequentialWriter {
   static constexpr size_t kPassThroughMin = 64 << 10;
 
   // Appends to `fd` (open for writing) from offset `start`; `what` names
-  // the file in errors.
-  SequentialWriter(int fd, uint64_t start, std::string what);
+  // the file in errors; `sync` says who syncs it (see writeback_window.h).
+  SequentialWriter(int fd, uint64_t start, std::string what, WritebackWindow::Sync sync);
   SequentialWriter(const SequentialWriter&) = delete;
   SequentialWriter& operator=(const SequentialWriter&) = delete;
 

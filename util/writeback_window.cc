@@ -9,10 +9,16 @@
 
 namespace modelfs {
 
-WritebackWindow::WritebackWindow(int fd, uint64_t start, std::string what)
-    : fd_(fd), what_(std::move(what)), started_(start), dropped_(start) {}
+WritebackWindow::WritebackWindow(int fd, uint64_t start, std::string what, Sync sync)
+    : fd_(fd),
+      what_(std::move(what)),
+      lag_(sync == Sync::kByOwner ? kLag : kUnsyncedLag),
+      hold_until_(sync == Sync::kByOwner ? start : start + kUnsyncedLag),
+      started_(start),
+      dropped_(start) {}
 
 void WritebackWindow::Advance(uint64_t end) {
+  if (end < hold_until_) return;
   while (end >= started_ + kStep) {
     // Best effort: where sync_file_range is unsupported, the kernel writes
     // back on its own.
@@ -20,7 +26,7 @@ void WritebackWindow::Advance(uint64_t end) {
                       SYNC_FILE_RANGE_WRITE);
     started_ += kStep;
   }
-  while (started_ >= dropped_ + kLag) {
+  while (started_ >= dropped_ + lag_) {
     constexpr unsigned kWait = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
                                SYNC_FILE_RANGE_WAIT_AFTER;
     if (::sync_file_range(fd_, static_cast<off64_t>(dropped_), static_cast<off64_t>(kStep), kWait) != 0 &&

@@ -67,21 +67,36 @@ TEST_CASE("AtomicFileSink writes every size exactly, in small and large pieces",
 }
 
 TEST_CASE("AtomicFileSink: a file longer than the writeback window", "[file_stream]") {
-  const std::string data = RandomBytes(WritebackWindow::kLag + 3 * WritebackWindow::kStep + 333, 10);
+  // The byte at offset p is pattern[p % pattern.size()], a length prime to
+  // every block size here, so a misplaced or lost piece shows.
+  const std::string pattern = RandomBytes((3 << 20) + 7, 10);
+  const uint64_t total = WritebackWindow::kUnsyncedLag + 3 * WritebackWindow::kStep + 333;
   TempDir disk("sink");
   for (const auto& dir : DiskAndTmpfs(disk)) {
     // Alternating small and large pieces: the buffer is flushed between them.
-    const auto path = TestPath(dir, data.size(), 0);
+    const auto path = TestPath(dir, total, 0);
     {
       AtomicFileSink sink(path, /*overwrite=*/false);
-      for (size_t at = 0, i = 0; at < data.size(); ++i) {
-        const size_t n = std::min(i % 2 ? size_t{3} << 20 : size_t{100}, data.size() - at);
-        sink.Write(data.data() + at, n);
+      for (uint64_t at = 0, i = 0; at < total; ++i) {
+        const size_t within = static_cast<size_t>(at % pattern.size());
+        size_t n = static_cast<size_t>(std::min<uint64_t>(i % 2 ? size_t{3} << 20 : size_t{100}, total - at));
+        n = std::min(n, pattern.size() - within);
+        sink.Write(pattern.data() + within, n);
         at += n;
       }
       sink.Commit();
     }
-    CHECK(ReadFile(path) == data);
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd.valid());
+    CHECK(::lseek(fd.get(), 0, SEEK_END) == static_cast<off_t>(total));
+    std::string block(pattern.size(), '\0');
+    size_t mismatched_blocks = 0;
+    for (uint64_t at = 0; at < total; at += pattern.size()) {
+      const ssize_t got = ::pread(fd.get(), block.data(), block.size(), static_cast<off_t>(at));
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(pattern.size(), total - at));
+      if (got != static_cast<ssize_t>(want) || block.compare(0, want, pattern, 0, want) != 0) ++mismatched_blocks;
+    }
+    CHECK(mismatched_blocks == 0);
     std::filesystem::remove(path);
   }
 }
@@ -99,22 +114,36 @@ size_t ResidentPages(int fd, size_t n) {
   return count;
 }
 
-TEST_CASE("SequentialWriter: written steps leave the page cache behind the window", "[file_stream]") {
-  TempDir disk("sink");
-  UniqueFd fd(::open((disk / "long").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+// Writes `total` bytes to a new file through a SequentialWriter in steps;
+// returns the pages of its first `probe` bytes left in the page cache.
+size_t WriteAndProbe(const std::filesystem::path& path, WritebackWindow::Sync sync, uint64_t total,
+                     size_t probe) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
   REQUIRE(fd.valid());
   constexpr size_t kStep = WritebackWindow::kStep;
   const std::string piece = RandomBytes(kStep, 11);
-  SequentialWriter writer(fd.get(), 0, "long");
-  for (uint64_t written = 0; written < WritebackWindow::kLag + 2 * kStep; written += kStep) {
-    writer.Append(piece.data(), piece.size());
-  }
+  SequentialWriter writer(fd.get(), 0, path.string(), sync);
+  for (uint64_t written = 0; written < total; written += kStep) writer.Append(piece.data(), piece.size());
   writer.Flush();
-  UniqueFd reader(::open((disk / "long").c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd reader(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   REQUIRE(reader.valid());
-  // The first two steps were synced and dropped; the last ones are still cached.
-  CHECK(ResidentPages(reader.get(), 2 * kStep) == 0);
-  CHECK(::lseek(reader.get(), 0, SEEK_END) == static_cast<off_t>(WritebackWindow::kLag + 2 * kStep));
+  CHECK(::lseek(reader.get(), 0, SEEK_END) == static_cast<off_t>(total));
+  return ResidentPages(reader.get(), probe);
+}
+
+TEST_CASE("SequentialWriter: written steps leave the page cache behind the window", "[file_stream]") {
+  TempDir disk("sink");
+  constexpr size_t kStep = WritebackWindow::kStep;
+  const size_t step_pages = kStep / static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  // A pack: the first two steps were synced and dropped 256 MiB behind.
+  CHECK(WriteAndProbe(disk / "pack", WritebackWindow::Sync::kByOwner, WritebackWindow::kLag + 2 * kStep,
+                      2 * kStep) == 0);
+  // An archive just short of 512 MiB: left whole to the kernel, all cached.
+  CHECK(WriteAndProbe(disk / "short", WritebackWindow::Sync::kNever, WritebackWindow::kUnsyncedLag - kStep,
+                      2 * kStep) == 2 * step_pages);
+  // Past it: the window, 512 MiB behind.
+  CHECK(WriteAndProbe(disk / "long", WritebackWindow::Sync::kNever, WritebackWindow::kUnsyncedLag + 2 * kStep,
+                      2 * kStep) == 0);
 }
 
 TEST_CASE("AtomicFileSink leaves nothing without a commit, and refuses to replace", "[file_stream]") {
@@ -136,9 +165,9 @@ TEST_CASE("SequentialWriter reports a failing write, large or small", "[file_str
   UniqueFd full(::open("/dev/full", O_WRONLY | O_CLOEXEC));
   REQUIRE(full.valid());
   const std::string data = RandomBytes(2 * kBuffer + 1, 9);
-  SequentialWriter large(full.get(), 0, "/dev/full");
+  SequentialWriter large(full.get(), 0, "/dev/full", WritebackWindow::Sync::kByOwner);
   CHECK(testing::ThrownCode([&] { large.Append(data.data(), data.size()); }) == "kNoSpace");
-  SequentialWriter small(full.get(), 0, "/dev/full");
+  SequentialWriter small(full.get(), 0, "/dev/full", WritebackWindow::Sync::kNever);
   small.Append("abc", 3);  // buffered
   CHECK(testing::ThrownCode([&] { small.Flush(); }) == "kNoSpace");
 }
