@@ -4,6 +4,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <exception>
+#include <optional>
+#include <vector>
+
 #include "cache/chunk_store.h"
 #include "util/file_io.h"
 
@@ -101,7 +106,7 @@ void PackPrefetcher::Loop() {
 void PackPrefetcher::Fetch(const Run& run) {
   const int fd = PackFd(run.pack_id);
   if (fd < 0 || Resident(fd, run.offset, run.length)) return;
-  scratch_.resize(kMaxRun);
+  if (scratch_.size() < run.length) scratch_.resize(std::max<uint64_t>(run.length, kMaxRun));
   try {
     PreadFull(fd, scratch_.data(), static_cast<size_t>(run.length), run.offset, "pack");
   } catch (const std::exception&) {
