@@ -6,10 +6,10 @@
 // a new file: 0.3–0.7 GB/s), while pages freed and reused at once are fast.
 // A WritebackWindow is told how far the file has been written. It starts the
 // writeback of every kStep new bytes (sync_file_range WRITE) and, once the
-// file is kLag bytes past a step, waits for that step to be on the disk and
-// drops it from the cache (POSIX_FADV_DONTNEED), so its pages are reused for
-// the bytes that follow. At most lag + kStep bytes of the file are dirty or
-// cached at a time. The same 2 GiB written this way (lag 32 MiB): 2.1–3.0
+// file is a lag (kLag or kUnsyncedLag, see Sync) past a step, waits for that
+// step to be on the disk and drops it from the cache (POSIX_FADV_DONTNEED),
+// so its pages are reused for the bytes that follow. At most lag + kStep
+// bytes of the file are dirty or cached at a time. The same 2 GiB written this way (lag 32 MiB): 2.1–3.0
 // GB/s, at least as fast as O_DIRECT (1.4–3.0 GB/s) in alternating runs.
 // A file nobody syncs (an archive) is left alone until it is kUnsyncedLag
 // long: one that stays shorter is the kernel's to write back, like cp's
@@ -38,7 +38,7 @@ class WritebackWindow {
     // file is kUnsyncedLag long; then steps are dropped kUnsyncedLag behind.
     kNever,
   };
-  // kLag: a 256 MiB pack never waits for the disk; 2 GiB cold .tar.zst
+  // kLag was measured when archives used it too: 2 GiB cold .tar.zst
   // exports, 4 alternating runs, median 2.65 s against 2.92 s with 64 MiB.
   static constexpr uint64_t kLag = 256 << 20;
   static constexpr uint64_t kUnsyncedLag = 512 << 20;
