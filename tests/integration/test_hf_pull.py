@@ -338,7 +338,6 @@ class RegistrationTest(HfPullTestCase):
         self.assertEqual(cfg, self.cat(tag, "config.json"))
         self.assertEqual(0, self.sim.bytes_sent(), "reads after --prefetch used the network")
 
-
     def prefetch(self, repo):
         return self.mf("models", "pull", "hf://" + repo, "--prefetch", timeout=120)
 
