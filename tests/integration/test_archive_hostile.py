@@ -275,12 +275,16 @@ class ArchiveDiskFullTest(ArchiveTestCase):
         if subprocess.run(["umount", mnt], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", mnt], capture_output=True)
 
-    def test_member_larger_than_free_disk_is_refused(self):
+    def small_store(self):
+        """A store on a 64 MiB tmpfs holding one small model; returns the mount point, the
+        store's snapshot and the bytes used."""
         mnt = self.mount_tmpfs("store", "64m")
         self.home = os.path.join(mnt, "home")
         self.saved_model("existing:v1", weights_size=512 * KiB)
-        before = self.snapshot()
-        used_before = used_bytes(mnt)
+        return mnt, self.snapshot(), used_bytes(mnt)
+
+    def test_member_larger_than_free_disk_is_refused(self):
+        mnt, before, used_before = self.small_store()
         path = self.path("zeros.tar.gz")
         with tarfile.open(path, "w:gz", compresslevel=1) as tf, open("/dev/zero", "rb") as zero:
             info = tarfile.TarInfo("./model.yaml")
@@ -297,11 +301,7 @@ class ArchiveDiskFullTest(ArchiveTestCase):
     def test_disk_filling_up_during_an_import(self):
         # Each member fits in the free space, both do not: the disk fills up in the middle of
         # the second one, while the archive is read ahead on another thread.
-        mnt = self.mount_tmpfs("store", "64m")
-        self.home = os.path.join(mnt, "home")
-        self.saved_model("existing:v1", weights_size=512 * KiB)
-        before = self.snapshot()
-        used_before = used_bytes(mnt)
+        mnt, before, used_before = self.small_store()
         path = write_tar(self.path("two.tar"), [YAML, ("./a.bin", "file", random_bytes(40 * MiB, 1)),
                                                 ("./b.bin", "file", random_bytes(40 * MiB, 2))])
         self.fails("models", "import", path, contains=["space", "ENOSPC", "disk full"])

@@ -94,6 +94,14 @@ class HfPullTestCase(ModelfsTestCase):
         p = self.path("data", name)
         return p, write_random(p, size)
 
+    def pulled(self, repo, name, size, rel="model.safetensors"):
+        """Repo `repo` holding one random file `rel` (data file `name`, `size` bytes), pulled;
+        returns (tag, data path, sha256)."""
+        src, want = self.data(name, size)
+        self.sim.add_repo(repo, {rel: src})
+        tag, _ = self.pull("hf://" + repo)
+        return tag, src, want
+
     # CLI ---------------------------------------------------------------------------------------
     def pull(self, source, *args, env_extra=None):
         """`models pull` that must succeed with a "registered" line; returns (tag, match)."""
@@ -348,9 +356,7 @@ class RegistrationTest(HfPullTestCase):
                              ("status", {"status": 500}), ("drop", {})):
             with self.subTest(fault=kind):
                 repo = "org/pf-" + kind
-                src, want = self.data(kind + ".safetensors", 12 * MiB)
-                self.sim.add_repo(repo, {"model.safetensors": src})
-                tag, _ = self.pull("hf://" + repo)
+                tag, src, want = self.pulled(repo, kind + ".safetensors", 12 * MiB)
                 fid = self.sim.add_fault(kind, "model.safetensors", repo=repo, server="cdn",
                                          method="GET", count=1, **params)
                 r = self.prefetch(repo)
@@ -368,9 +374,7 @@ class RegistrationTest(HfPullTestCase):
                                          ("config.json", 3000, "hub", "*/resolve/*")):
             with self.subTest(corrupt=rel):
                 repo = "org/pf-corrupt-" + rel.split(".")[1]
-                src, want = self.data("corrupt-" + rel, size)
-                self.sim.add_repo(repo, {rel: src})
-                tag, _ = self.pull("hf://" + repo)
+                tag, src, want = self.pulled(repo, "corrupt-" + rel, size, rel=rel)
                 before = self.stats()["unique_bytes"]
                 self.sim.add_fault("corrupt", where, repo=repo, server=server, method="GET",
                                    count=None, offset=size * 2 // 3)
@@ -393,9 +397,7 @@ class RegistrationTest(HfPullTestCase):
         # bytes already fetched are not fetched again.
         repo = "org/pf-partial"
         size = 12 * MiB
-        src, want = self.data("partial.safetensors", size)
-        self.sim.add_repo(repo, {"model.safetensors": src})
-        tag, _ = self.pull("hf://" + repo)
+        tag, src, want = self.pulled(repo, "partial.safetensors", size)
         mp = self.mount_hf()
         path = os.path.join(self.mdir(mp, tag), "model.safetensors")
         self.assertEqual(1 * MiB, len(self.pread(path, 2 * MiB, 1 * MiB)))
@@ -456,9 +458,7 @@ class LazyReadTest(HfPullTestCase):
     def test_concurrent_readers_share_fetches(self):
         repo = "org/concurrent"
         size = 32 * MiB
-        src, want = self.data("conc.safetensors", size)
-        self.sim.add_repo(repo, {"model.safetensors": src})
-        tag, _ = self.pull("hf://" + repo)
+        tag, src, want = self.pulled(repo, "conc.safetensors", size)
         mp = self.mount_hf()
         path = os.path.join(self.mdir(mp, tag), "model.safetensors")
         barrier = threading.Barrier(8)
@@ -563,9 +563,7 @@ class FaultTest(HfPullTestCase):
 
     def test_corrupt_forever_gives_eio_and_stores_nothing(self):
         repo = "org/corrupt"
-        src, want = self.data("bad.safetensors", 3 * MiB)
-        self.sim.add_repo(repo, {"model.safetensors": src})
-        tag, _ = self.pull("hf://" + repo)
+        tag, src, want = self.pulled(repo, "bad.safetensors", 3 * MiB)
         mp = self.mount_hf()
         path = os.path.join(self.mdir(mp, tag), "model.safetensors")
         self.sim.add_fault("corrupt", "model.safetensors", repo=repo, server="cdn", method="GET",
@@ -605,9 +603,7 @@ class PersistenceTest(HfPullTestCase):
     def test_fetched_part_survives_remount(self):
         repo = "org/persist"
         size = 12 * MiB
-        src, want = self.data("persist.safetensors", size)
-        self.sim.add_repo(repo, {"model.safetensors": src})
-        tag, _ = self.pull("hf://" + repo)
+        tag, src, want = self.pulled(repo, "persist.safetensors", size)
         mp = self.mount_hf()
         path = os.path.join(self.mdir(mp, tag), "model.safetensors")
 
@@ -648,9 +644,7 @@ class PersistenceTest(HfPullTestCase):
         # the page cache at once: the file must outlast that plus 2.5 s of
         # fetching at 4 x 512 KiB/s, or the read may end before the kill.
         size = 32 * MiB
-        src, want = self.data("kill.safetensors", size)
-        self.sim.add_repo(repo, {"model.safetensors": src})
-        tag, _ = self.pull("hf://" + repo)
+        tag, src, want = self.pulled(repo, "kill.safetensors", size)
         mp = self.mount_hf()
         path = os.path.join(self.mdir(mp, tag), "model.safetensors")
         self.sim.add_fault("slow", "model.safetensors", repo=repo, server="cdn", count=None,
@@ -959,9 +953,7 @@ class DeleteTest(HfPullTestCase):
 
     def test_delete_partially_fetched_model_removes_staging(self):
         repo = "org/del"
-        src, _ = self.data("del.safetensors", 8 * MiB)
-        self.sim.add_repo(repo, {"model.safetensors": src})
-        tag, _ = self.pull("hf://" + repo)
+        tag, src, _ = self.pulled(repo, "del.safetensors", 8 * MiB)
         mp = self.mount_hf()
         path = os.path.join(self.mdir(mp, tag), "model.safetensors")
         self.pread(path, 0, 4096)
