@@ -15,8 +15,7 @@ namespace {
 
 // Large enough that system calls cost nothing; small enough that the
 // buffers of a large file (two when saving it, three when importing or
-// prefetching it)
-// stay out of the way of the mount daemon's memory budget.
+// prefetching it) stay out of the way of the mount daemon's memory budget.
 constexpr size_t kReadBlock = 4 << 20;
 // Below this, a second thread costs more than it saves.
 constexpr uint64_t kParallelHashMin = 8 << 20;
