@@ -14,7 +14,7 @@ namespace {
 
 UniqueFd OpenPack(const std::filesystem::path& path, uint64_t start_length) {
   const int flags = O_WRONLY | O_CLOEXEC | (start_length == 0 ? O_CREAT | O_EXCL : 0);
-  UniqueFd fd(::open(path.c_str(), flags, 0644));
+  UniqueFd fd(::open(path.c_str(), flags, 0600));
   if (!fd.valid()) ThrowErrno("cannot open pack " + path.string());
   return fd;
 }

@@ -5,6 +5,7 @@
 
 #include "cache/chunker.h"
 #include "src/file_ingester.h"
+#include "src/model_path.h"
 #include "util/error.h"
 
 namespace modelfs {
@@ -71,7 +72,9 @@ std::string NormalizeMemberPath(const std::string& raw, const std::string& archi
     if (part == "..") Refuse(archive, "member '" + raw + "' has a '..' in its path");
     parts.push_back(part);
   }
-  return JoinPath(parts);
+  std::string path = JoinPath(parts);
+  if (!path.empty()) ValidateModelPath(path, "member of " + archive);
+  return path;
 }
 
 ArchiveImporter::ArchiveImporter(cache::ChunkWriter* writer, ImportLimits limits, ModelYamlCheck on_model_yaml)

@@ -131,7 +131,7 @@ CloudPullResult PullFromBentoCloud(Store* store, remote::BentoCloudClient* cloud
   std::string model_yaml;
   for (const auto& m : members) {
     if (NormalizeMemberPath(m.entry.path, where) != "model.yaml") continue;
-    if (m.entry.type != ArchiveEntry::Type::kFile || m.entry.size.value_or(0) > (16u << 20)) {
+    if (m.entry.type != ArchiveEntry::Type::kFile || m.entry.size.value_or(0) > kMaxModelYamlBytes) {
       throw Error(ErrorCode::kInvalidArgument, where + ": model.yaml is not a small file");
     }
     model_yaml.resize(static_cast<size_t>(m.entry.size.value_or(0)));

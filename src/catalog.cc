@@ -1,7 +1,10 @@
 #include "src/catalog.h"
 
 #include <algorithm>
+#include <set>
 
+#include "src/model_path.h"
+#include "src/tag.h"
 #include "util/error.h"
 
 namespace modelfs {
@@ -189,9 +192,35 @@ class Catalog::RefEditor {
   std::map<std::string, RemoteRecord> remotes_;
 };
 
+void Catalog::ValidateNewModel(const ModelRecord& model, const std::vector<FileRecord>& files) {
+  ValidateTagPart(model.name, "name");
+  ValidateConcreteVersion(model.name, model.version);
+  if (files.size() > kMaxModelFiles) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "model '" + model.name + ":" + model.version + "' has " + std::to_string(files.size()) +
+                    " files and directories, more than the " + std::to_string(kMaxModelFiles) +
+                    " a model may hold");
+  }
+  const std::string what = "file of model '" + model.name + ":" + model.version + "'";
+  std::set<std::string_view> paths;
+  uint64_t total = 0;
+  for (const auto& file : files) {
+    ValidateModelPath(file.path, what);
+    if (!paths.insert(file.path).second) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "refusing the " + what + " named \"" + PrintablePath(file.path) +
+                      "\": the model holds that path twice; nothing was stored");
+    }
+    if (file.type != FileType::kFile) continue;
+    ValidateModelFileSize(file.size, file.path, what);
+    total = CheckedAdd(total, file.size, "the size of model '" + model.name + ":" + model.version + "'");
+  }
+}
+
 void Catalog::AddModel(const ModelRecord& model, const std::vector<FileRecord>& files,
                        const std::map<std::string, BlobRecord>& new_blobs,
                        cache::Index::Batch* batch) const {
+  ValidateNewModel(model, files);
   RefEditor refs(this);
   for (const auto& file : files) {
     batch->Put(cache::Column::kFiles, FileKey(model.name, model.version, file.path), file.Encode());

@@ -53,9 +53,15 @@ class Catalog {
     std::vector<std::string> remote_ids;
   };
 
-  // Adds the model, its files, and one reference per file to its blob (local
-  // files) or remote content (remote files; a remote content whose sha256 is
-  // stored already is materialized at once). `new_blobs` holds chunk lists
+  // Throws Error(kInvalidArgument) unless `model` and `files` may be stored:
+  // a concrete version (not "latest"), valid and distinct paths
+  // (src/model_path.h), file sizes within bounds whose sum fits 64 bits.
+  static void ValidateNewModel(const ModelRecord& model, const std::vector<FileRecord>& files);
+
+  // Validates (ValidateNewModel), then adds the model, its files, and one
+  // reference per file to its blob (local files) or remote content (remote
+  // files; a remote content whose sha256 is stored already is materialized
+  // at once). `new_blobs` holds chunk lists
   // of contents the index may not have yet.
   void AddModel(const ModelRecord& model, const std::vector<FileRecord>& files,
                 const std::map<std::string, BlobRecord>& new_blobs, cache::Index::Batch* batch) const;

@@ -1,6 +1,7 @@
 #include "src/dir_scanner.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -8,7 +9,10 @@
 #include <cstring>
 #include <set>
 
+#include "src/model_path.h"
 #include "util/error.h"
+#include "util/pseudo_file_system.h"
+#include "util/unique_fd.h"
 
 namespace modelfs {
 namespace {
@@ -16,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 [[noreturn]] void Refuse(const fs::path& path, const std::string& why) {
-  throw Error(ErrorCode::kInvalidArgument, "cannot save '" + path.string() + "': " + why);
+  throw Error(ErrorCode::kInvalidArgument, "cannot save '" + PrintablePath(path.string()) + "': " + why);
 }
 
 const char* KindOf(mode_t mode) {
@@ -25,6 +29,16 @@ const char* KindOf(mode_t mode) {
   if (S_ISCHR(mode)) return "a character device";
   if (S_ISBLK(mode)) return "a block device";
   return "not a regular file or directory";
+}
+
+// Refuses a file of a kernel pseudo file system (see util/pseudo_file_system.h).
+void RefusePseudoFile(const fs::path& path, const fs::path& source) {
+  UniqueFd fd(::open(source.c_str(), O_PATH | O_CLOEXEC));
+  if (!fd.valid()) Refuse(path, std::strerror(errno));
+  if (auto kind = PseudoFileSystemOf(fd.get())) {
+    Refuse(path, "it is a file of the kernel's " + *kind + " file system (" + source.string() +
+                     "), which describes a process or the machine rather than holds model data");
+  }
 }
 
 bool IsInside(const fs::path& inner, const fs::path& outer) {
@@ -68,6 +82,10 @@ class Walker {
 
  private:
   void Visit(const fs::path& path, const std::string& rel, ScannedTree* tree) {
+    const std::string problem = ModelPathProblem(rel);
+    if (!problem.empty()) {
+      Refuse(path, "its path in the model \"" + PrintablePath(rel) + "\" is not allowed: " + problem);
+    }
     struct stat lst;
     if (::lstat(path.c_str(), &lst) != 0) Refuse(path, std::strerror(errno));
     struct stat st = lst;
@@ -85,6 +103,8 @@ class Walker {
       }
     }
     if (S_ISREG(st.st_mode)) {
+      RefusePseudoFile(path, source);
+      ValidateModelFileSize(static_cast<uint64_t>(st.st_size), rel, "file");
       tree->entries.push_back({rel, FileType::kFile, (st.st_mode & 0111) != 0,
                                static_cast<uint64_t>(st.st_size), source});
       tree->total_size += static_cast<uint64_t>(st.st_size);

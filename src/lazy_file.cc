@@ -69,7 +69,7 @@ LazyFile::LazyFile(std::filesystem::path staging_path, uint64_t size, SegmentMap
                     std::to_string(present_.segment_size()) + ", not " + std::to_string(size_) +
                     " bytes in segments of " + std::to_string(options_.segment_size));
   }
-  fd_.Reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  fd_.Reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd_.valid()) ThrowErrno("cannot open staging file " + path_.string());
   struct stat st {};
   if (::fstat(fd_.get(), &st) != 0) ThrowErrno("cannot stat staging file " + path_.string());

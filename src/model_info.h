@@ -22,6 +22,10 @@
 
 namespace modelfs {
 
+// The largest model.yaml read (16 MiB: some 400 k metadata keys); larger
+// ones are refused, so metadata cannot hold the store for long.
+inline constexpr size_t kMaxModelYamlBytes = size_t{16} << 20;
+
 class ModelInfo {
  public:
   // A fresh document: module as given, labels {}, options {}, metadata {},
@@ -31,8 +35,9 @@ class ModelInfo {
   static ModelInfo Create(const Tag& tag, std::string module,
                           std::chrono::system_clock::time_point creation_time);
 
-  // Parses model.yaml text. Throws Error(kInvalidArgument, "invalid model.yaml:
-  // ...") on a YAML syntax error, text that is not UTF-8, a top level that is
+  // Parses model.yaml text in time linear in its size. Throws
+  // Error(kInvalidArgument, "invalid model.yaml: ...") for text over
+  // kMaxModelYamlBytes, a YAML syntax error, text that is not UTF-8, a top level that is
   // not a mapping, name/version/module/api_version or a context version that
   // is not a scalar, labels that are not a str->str mapping, options/metadata/
   // context/signatures that are not mappings, or an unparsable creation_time.

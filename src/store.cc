@@ -1,9 +1,12 @@
 #include "src/store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -19,12 +22,30 @@
 #include "remote/hf_hub.h"
 #include "util/coding.h"
 #include "util/error.h"
+#include "util/pseudo_file_system.h"
 #include "util/unique_fd.h"
 
 namespace modelfs {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Creates `home` and home/packs, and keeps `home` private (0700): packs and
+// staging files hold gated and private model bytes, which a mount without
+// allow_other denies other users, so the directory must not hand them out.
+void MakePrivateStoreDirectory(const fs::path& home) {
+  std::error_code ec;
+  fs::create_directories(home, ec);
+  if (!ec) fs::create_directories(home / "packs", ec);
+  if (ec) {
+    throw Error(ErrorCode::kIOError, "cannot create the store " + home.string() + ": " + ec.message());
+  }
+  struct stat st;
+  if (::stat(home.c_str(), &st) == 0 && (st.st_mode & 077) != 0 && st.st_uid == ::geteuid() &&
+      ::chmod(home.c_str(), st.st_mode & 0700) != 0) {
+    spdlog::warn("cannot make the store {} private (chmod 0700): {}", home.string(), std::strerror(errno));
+  }
+}
 
 constexpr char kGarbageHintKey[] = "garbage_hint";
 constexpr uint64_t kAutoGcMinBytes = 64ull << 20;
@@ -87,11 +108,7 @@ Store::~Store() {
 }
 
 std::unique_ptr<Store> Store::Open(const fs::path& home, Access access) {
-  std::error_code ec;
-  fs::create_directories(home / "packs", ec);
-  if (ec) {
-    throw Error(ErrorCode::kIOError, "cannot create the store " + home.string() + ": " + ec.message());
-  }
+  MakePrivateStoreDirectory(home);
   const fs::path index_dir = home / "index";
   auto index_exists = [&] { return fs::exists(index_dir / "CURRENT"); };
   const std::string busy =
@@ -171,8 +188,13 @@ SaveResult Store::SaveDirectory(const SaveRequest& request) {
     FileRecord file = entry.type == FileType::kFile ? FileRecord::LocalFile(entry.path, entry.executable, 0, "")
                                                     : FileRecord::Directory(entry.path);
     if (entry.type == FileType::kFile) {
-      UniqueFd fd(::open(entry.source.c_str(), O_RDONLY | O_CLOEXEC));
+      UniqueFd fd(::open(entry.source.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
       if (!fd.valid()) ThrowErrno("cannot read " + entry.source.string());
+      if (auto kind = PseudoFileSystemOf(fd.get())) {
+        throw Error(ErrorCode::kInvalidArgument, "cannot save '" + entry.source.string() +
+                                                     "': it is on the kernel's " + *kind +
+                                                     " file system; nothing was stored");
+      }
       IngestedContent content = ingester.Ingest(fd.get(), entry.source.string(), entry.size);
       file.size = content.size;
       file.sha256 = content.sha256;
@@ -253,17 +275,23 @@ std::unique_ptr<FileReader> Store::OpenFile(const ModelRecord& model, const std:
   return std::make_unique<BlobReader>(&chunks_, *blob, pins_.Acquire(sha256, *blob));
 }
 
-std::vector<ModelRecord> Store::Delete(const Tag& tag) {
+std::vector<ModelRecord> Store::Delete(const Tag& tag) { return DeleteModels(tag, false); }
+
+std::vector<ModelRecord> Store::DeleteAllVersions(const std::string& name) {
+  return DeleteModels(Tag{name, ""}, true);
+}
+
+std::vector<ModelRecord> Store::DeleteModels(const Tag& tag, bool every_version) {
   RequireWritable("delete");
   std::unique_lock<std::mutex> write_lock(write_mu_);
   std::vector<ModelRecord> victims;
-  if (tag.is_latest()) {
+  if (every_version) {
     victims = catalog_.ListModels(tag.name);
     if (victims.empty()) {
       throw Error(ErrorCode::kNotFound, "Model '" + tag.name + "' is not found in the store");
     }
   } else {
-    victims.push_back(catalog_.Resolve(tag));
+    victims.push_back(catalog_.Resolve(tag));  // "latest": the newest version
   }
   cache::Index::Batch batch;
   uint64_t released = 0;

@@ -230,8 +230,11 @@ class Store {
     change_listener_ = std::move(listener);
   }
 
-  // Deletes one version, or every version when the tag names none.
+  // Deletes the one version `tag` resolves to ("name" and "name:latest":
+  // the newest, as BentoML does).
   std::vector<ModelRecord> Delete(const Tag& tag);
+  // Deletes every version of `name`; kNotFound when it has none.
+  std::vector<ModelRecord> DeleteAllVersions(const std::string& name);
 
   cache::GcResult CollectGarbage();
   StoreStats Stats() const;
@@ -259,6 +262,7 @@ class Store {
                     const MemberContent& content) const;
   // Bytes free on the file system holding the packs.
   uint64_t FreeBytes() const;
+  std::vector<ModelRecord> DeleteModels(const Tag& tag, bool every_version);
   void MaybeCollectGarbage();
   // Ingests the verified staging file of remote content `id` (the RemoteCache's materializer).
   void MaterializeStaged(const std::string& id, const std::filesystem::path& staging);

@@ -12,6 +12,7 @@
 #include "cache/chunker.h"
 #include "src/file_ingester.h"
 #include "src/model_info.h"
+#include "src/model_path.h"
 #include "src/remote_file_reader.h"
 #include "src/store.h"
 #include "util/coding.h"
@@ -56,8 +57,13 @@ std::vector<FileRecord> RemoteFileRecords(const std::vector<RemoteFileEntry>& en
                                           const std::vector<std::string>& directories) {
   std::set<std::string> dirs;
   std::vector<FileRecord> files;
-  for (const auto& dir : directories) AddDirectories(dir, true, &dirs);
+  for (const auto& dir : directories) {
+    ValidateModelPath(dir, "directory the remote lists");
+    AddDirectories(dir, true, &dirs);
+  }
   for (const auto& e : entries) {
+    ValidateModelPath(e.path, "file the remote lists");
+    ValidateModelFileSize(e.size, e.path, "file the remote lists");
     AddDirectories(e.path, false, &dirs);
     FileRecord file;
     file.path = e.path;
@@ -114,7 +120,7 @@ RegisterResult Store::RegisterRemote(const RegisterRequest& request) {
   for (const auto& [k, v] : request.metadata) info.SetMetadata(k, v);
 
   uint64_t size = 0;
-  for (const auto& f : request.files) size += f.size;
+  for (const auto& f : request.files) size = CheckedAdd(size, f.size, "the size of model '" + tag.ToString() + "'");
   ModelRecord model = NewModelRecord(info, size, request.files.size(), request.source);
   model.origin = request.origin;
 

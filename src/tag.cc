@@ -82,6 +82,17 @@ void ValidateTagPart(std::string_view part, std::string_view what) {
   }
 }
 
+void ValidateConcreteVersion(std::string_view name, std::string_view version) {
+  if (version.empty() || version == "latest") {
+    throw Error(ErrorCode::kInvalidArgument,
+                "model " + Quote(name) + " needs a concrete version, not " +
+                    (version.empty() ? "an empty one (which means 'latest')" : "'latest'") +
+                    ": 'latest' always names the newest version and is reserved; give the model "
+                    "another version");
+  }
+  ValidateTagPart(version, "version");
+}
+
 Tag ParseTag(std::string_view text) {
   if (text.empty()) {
     throw Error(ErrorCode::kInvalidArgument,

@@ -40,6 +40,12 @@ Tag ParseTag(std::string_view text);
 // message. Does not lower-case. Throws Error(kInvalidArgument).
 void ValidateTagPart(std::string_view part, std::string_view what);
 
+// Checks the version of a model being written: a valid tag part and not
+// "latest", which always means the newest version and so is never stored.
+// Throws Error(kInvalidArgument) naming `name` (an empty version is
+// "needs a concrete version, not 'latest'").
+void ValidateConcreteVersion(std::string_view name, std::string_view version);
+
 // A new version string as BentoML makes it: 16 lower-case base32 characters
 // (RFC 4648 alphabet a-z2-7) encoding 10 bytes: 6 bytes of a 100 ns timestamp
 // (strictly increasing within the process) and 4 random bytes from the

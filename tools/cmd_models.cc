@@ -110,11 +110,14 @@ void AddDelete(CLI::App& models, CommandContext& ctx) {
   auto* cmd = models.add_subcommand("delete", "Delete a model version, or every version of a name");
   auto tags = std::make_shared<std::vector<std::string>>();
   auto yes = std::make_shared<bool>(false);
-  cmd->add_option("tags", *tags, "name[:version] (a bare name deletes every version)")->required();
+  cmd->add_option("tags", *tags, "name[:version] (a bare name deletes every version; name:latest only the newest)")->required();
   cmd->add_flag("-y,--yes", *yes, "do not ask for confirmation");
   cmd->callback([=, &ctx] {
-    std::vector<Tag> parsed;
-    for (const auto& t : *tags) parsed.push_back(ctx.ParseTagArgument(t));
+    // A bare name deletes every version; "name:latest" only the newest.
+    std::vector<std::pair<Tag, bool>> parsed;
+    for (const auto& t : *tags) {
+      parsed.emplace_back(ctx.ParseTagArgument(t), t.find(':') == std::string::npos);
+    }
     // Inside the daemon the caller has already confirmed.
     if (!*yes && !ctx.in_daemon()) {
       if (!::isatty(STDIN_FILENO)) {
@@ -131,8 +134,10 @@ void AddDelete(CLI::App& models, CommandContext& ctx) {
       }
     }
     auto store = ctx.OpenStore(Store::Access::kWrite);
-    for (const auto& tag : parsed) {
-      for (const auto& m : store->Delete(tag)) ctx.out() << QuotedTag(m) << " deleted." << std::endl;
+    for (const auto& [tag, every_version] : parsed) {
+      for (const auto& m : every_version ? store->DeleteAllVersions(tag.name) : store->Delete(tag)) {
+        ctx.out() << QuotedTag(m) << " deleted." << std::endl;
+      }
     }
   });
 }

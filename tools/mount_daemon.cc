@@ -187,7 +187,7 @@ void RunMount(const DaemonOptions& options) {
   if (pid == 0) {
     ::close(pipe_fds[0]);
     ::setsid();
-    int log = ::open((options.home / "mount.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int log = ::open((options.home / "mount.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int devnull = ::open("/dev/null", O_RDWR);
     if (devnull >= 0) ::dup2(devnull, 0);
     if (log >= 0) {

@@ -13,7 +13,7 @@ namespace modelfs {
 FileLock FileLock::Acquire(const std::filesystem::path& path, Mode mode,
                            std::chrono::milliseconds wait,
                            const std::string& busy_message) {
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) ThrowErrno("cannot open lock file " + path.string());
   const int op = (mode == Mode::kExclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
   const auto deadline = std::chrono::steady_clock::now() + wait;

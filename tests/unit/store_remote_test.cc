@@ -497,7 +497,7 @@ TEST_CASE("Store: deleting a remote model removes its staged bytes", "[store_rem
   CHECK(f.store->catalog().FindFetchState(id));
   CHECK(f.store->FetchedStats().fetched == kMiB);
 
-  f.store->Delete(ParseTag(model.name));
+  f.store->DeleteAllVersions(model.name);
   CHECK_FALSE(fs::exists(f.StagingPath(id)));
   CHECK_FALSE(f.store->catalog().FindRemote(id));
   CHECK_FALSE(f.store->catalog().FindFetchState(id));
@@ -510,7 +510,7 @@ TEST_CASE("Store: deleting a fetched remote model releases its chunks", "[store_
   ModelRecord model = f.Register();
   f.store->Prefetch(model, [](uint64_t, uint64_t) {});
   CHECK(f.store->Stats().unique_bytes >= f.TotalSize());
-  f.store->Delete(ParseTag(model.name));
+  f.store->DeleteAllVersions(model.name);
   CHECK(f.store->catalog().ListRemotes().empty());
   f.store->CollectGarbage();
   CHECK(f.store->Stats().unique_bytes == 0);

@@ -224,6 +224,7 @@ TEST_CASE("Store: delete and garbage collection", "[store]") {
   CHECK(ThrownCode([&] { store->Get(ParseTag("a")); }) == "kNotFound");
   CHECK(ThrownCode([&] { store->Delete(ParseTag("a:v1")); }) == "kNotFound");
   CHECK(ThrownCode([&] { store->Delete(ParseTag("a")); }) == "kNotFound");
+  CHECK(ThrownCode([&] { store->DeleteAllVersions("a"); }) == "kNotFound");
   StoreStats stats = store->Stats();
   CHECK(stats.garbage_bytes >= f.weights.size());
   CHECK(PackBytes(f.home) == before);  // nothing reclaimed yet
@@ -241,10 +242,19 @@ TEST_CASE("Store: delete and garbage collection", "[store]") {
   CHECK(ReadAll(*store, b, "config.json") == f.config);
   CHECK(store->Verify(std::nullopt).ok());
 
+  SECTION("name:latest deletes only the newest version") {
+    store->SaveDirectory(Request("b:v2", other));
+    store->SaveDirectory(Request("b:v3", f.model));
+    auto gone = store->Delete(ParseTag("b:latest"));
+    REQUIRE(gone.size() == 1);
+    CHECK(gone[0].version == "v3");
+    CHECK(store->List("b").size() == 2);
+    CHECK(store->Get(ParseTag("b:latest")).version == "v2");
+  }
   SECTION("deleting every version by name") {
     store->SaveDirectory(Request("b:v2", other));
     store->SaveDirectory(Request("b:v3", f.model));
-    auto gone = store->Delete(ParseTag("b"));
+    auto gone = store->DeleteAllVersions("b");
     CHECK(gone.size() == 3);
     CHECK(store->List().empty());
     store->CollectGarbage();
