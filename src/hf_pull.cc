@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "src/tag.h"
+#include "src/model_path.h"
 #include "util/error.h"
 #include "util/hex.h"
 
@@ -76,6 +77,11 @@ RegisterRequest PlanHfPull(const HfPullOptions& options, remote::HttpClient* cli
                     (options.include.empty() && options.exclude.empty()
                          ? " exists."
                          : " matches the --include/--exclude patterns."));
+  }
+  const std::string listed = "file listed by the Hub for model " + listing.repo_id;
+  for (const auto& f : listing.files) {
+    ValidateModelPath(f.path, listed);
+    ValidateModelFileSize(f.size, f.path, listed);
   }
   hub.CheckAccess(listing);
 
