@@ -157,6 +157,8 @@ void ControlServer::Serve(UniqueFd conn) {
     request.in = std::move(fds[0]);
     request.out = std::move(fds[1]);
     request.err = std::move(fds[2]);
+    request.connection = conn.get();
+    request.stopping = wake_read_.get();
     status = handler_(request);
   } catch (const std::exception& e) {
     spdlog::error("control request failed: {}", e.what());

@@ -38,6 +38,11 @@ struct ControlRequest {
   std::string cwd;
   std::map<std::string, std::string> env;  // of kForwardedEnvironment, those set
   UniqueFd in, out, err;
+  // Borrowed for the handler's run (see ClientOutputBuf): the caller's
+  // connection, which closes when the caller dies, and a descriptor that
+  // turns readable when the server stops.
+  int connection = -1;
+  int stopping = -1;
 };
 
 class ControlServer {
@@ -47,7 +52,8 @@ class ControlServer {
   // Listens on `path` (replacing a stale socket file). Each connection is
   // served on its own thread by `handler`.
   ControlServer(std::filesystem::path path, Handler handler);
-  // Stops accepting, waits for running commands, removes the socket file.
+  // Stops accepting, tells running commands to stop (ControlRequest::stopping),
+  // waits for them, removes the socket file.
   ~ControlServer();
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;

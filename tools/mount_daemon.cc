@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -14,12 +15,12 @@
 #include <sstream>
 #include <thread>
 
-#include <ext/stdio_filebuf.h>
 #include <spdlog/spdlog.h>
 
 #include "fs/fuse_filesystem.h"
 #include "fs/model_tree.h"
 #include "fs/mount_session.h"
+#include "src/client_output.h"
 #include "src/control_socket.h"
 #include "src/store.h"
 #include "tools/cli_app.h"
@@ -109,9 +110,9 @@ void CheckFuse() {
 // A CLI command forwarded by another process, run against our open store.
 int ServeCommand(const std::shared_ptr<Store>& store, const stdfs::path& mountpoint, ControlRequest& request) {
   const bool err_is_terminal = ::isatty(request.err.get()) == 1;
-  // The stream buffers take ownership of the descriptors and close them.
-  __gnu_cxx::stdio_filebuf<char> out_buf(request.out.Release(), std::ios::out, 1 << 16);
-  __gnu_cxx::stdio_filebuf<char> err_buf(request.err.Release(), std::ios::out, 1 << 12);
+  // Writes never block the daemon on a caller that died or whose pipe nobody drains.
+  ClientOutputBuf out_buf(std::move(request.out), request.connection, request.stopping, 1 << 16);
+  ClientOutputBuf err_buf(std::move(request.err), request.connection, request.stopping, 1 << 12);
   std::ostream out(&out_buf);
   std::ostream err(&err_buf);
   CommandContext ctx(store, mountpoint, out, err, request.cwd, std::move(request.env), err_is_terminal);
@@ -142,6 +143,7 @@ void Serve(const DaemonOptions& options, int ready_fd) {
   };
   try {
     TuneAllocator();
+    ::signal(SIGPIPE, SIG_IGN);  // a caller's closed pipe is an error to report, not a reason to die
     std::shared_ptr<Store> store = Store::Open(options.home, Store::Access::kWrite);
     const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count();

@@ -8,12 +8,14 @@ a test fails.
 import errno
 import hashlib
 import os
+import select
 import signal
 import stat
 import subprocess
+import time
 import unittest
 
-from harness import (MiB, ModelfsTestCase, daemon_pids, errno_of, is_mounted, make_tree, manifest,
+from harness import (BIN, MiB, ModelfsTestCase, daemon_pids, errno_of, is_mounted, make_tree, manifest,
                      mount_entries, mount_entry, poll, sha256_file, wait_pids_gone)
 
 needs_fuse = unittest.skipUnless(os.path.exists("/dev/fuse"), "no /dev/fuse")
@@ -25,6 +27,7 @@ STOP_TIMEOUT = 5.0  # seconds for the daemon to unmount and exit after being tol
 
 @needs_fuse
 class LifecycleTestCase(ModelfsTestCase):
+    other_tags = []  # models a test saves besides life:v1
 
     def setUp(self):
         super().setUp()
@@ -51,7 +54,7 @@ class LifecycleTestCase(ModelfsTestCase):
         # The store works without the daemon (no hang on a leftover control socket either).
         r = self.mf("models", "list", "-o", "json", timeout=30)
         self.assertEqual(0, r.rc, "%s: store unusable after unmounting:\n%s" % (how, r.describe()))
-        self.assertEqual(["life:v1"], self.tags())
+        self.assertEqual(sorted(["life:v1"] + self.other_tags), sorted(self.tags()))
         self.assert_model_matches("life:v1", self.want, read_back=True)
         self.assertTrue(os.path.isdir(mp) and os.listdir(mp) == [],
                         "%s: the mount point is an empty directory again" % how)
@@ -130,6 +133,68 @@ class UnmountTest(LifecycleTestCase):
             self.fail("mount -f did not exit within %.0fs of SIGINT" % STOP_TIMEOUT)
         self.assertEqual(0, rc, "mount -f exit status after Ctrl-C")
         self.assert_stopped(mp, p.pid, "Ctrl-C of mount -f")
+
+
+@needs_fuse
+class StuckClientTest(LifecycleTestCase):
+    """A forwarded command whose output nobody reads, or whose caller died, aborts only itself."""
+
+    def stuck_cat(self, big):
+        """`models cat` of a big file into a pipe nobody drains; returns (client, pipe read end)."""
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        client = self.popen("models", "cat", big, "big.bin", stdout=w)
+        os.close(w)
+        # The pipe (64 KiB) fills; the daemon is then waiting to write the rest.
+        filled, _ = poll(lambda: len(select.select([r], [], [], 0)[0]) == 1, timeout=10)
+        self.assertTrue(filled, "the cat wrote nothing")
+        return client, r
+
+    def big_model(self):
+        src = make_tree(self.path("big"), files={"big.bin": 16 * MiB})
+        self.save("big:v1", src)
+        self.other_tags = ["big:v1"]
+        return "big:v1"
+
+    def assert_store_answers(self):
+        t0 = time.monotonic()
+        self.assertEqual(sorted(["life:v1", "big:v1"]), sorted(self.tags()))
+        self.ok("verify", timeout=60)
+        self.assertLess(time.monotonic() - t0, 30)
+
+    def test_client_killed_while_its_pipe_is_full(self):
+        big = self.big_model()
+        mp, pid = self.mount_and_pid()
+        client, _ = self.stuck_cat(big)
+        self.assert_store_answers()  # a stuck writer holds nothing others need
+        client.kill()
+        client.wait(timeout=10)
+        self.assert_store_answers()
+        t0 = time.monotonic()
+        self.ok("umount", mp, timeout=30)
+        self.assertLess(time.monotonic() - t0, 10, "umount waited for the dead client's command")
+        self.assert_stopped(mp, pid, "umount after a dead client")
+
+    def test_umount_while_a_live_client_does_not_read(self):
+        big = self.big_model()
+        mp, pid = self.mount_and_pid()
+        client, _ = self.stuck_cat(big)
+        t0 = time.monotonic()
+        self.ok("umount", mp, timeout=30)
+        self.assertLess(time.monotonic() - t0, 10, "umount waited for a client that does not read")
+        rc = client.wait(timeout=10)
+        self.assertNotEqual(0, rc, "the stuck cat reported success")
+        self.assert_stopped(mp, pid, "umount with a stuck client")
+
+    def test_reader_closes_the_pipe_early(self):
+        """`models cat … | head -c 1` through the daemon: the cat fails, the daemon lives on."""
+        big = self.big_model()
+        mp, pid = self.mount_and_pid()
+        out = subprocess.run("%s --home %s models cat %s big.bin | head -c 1 | wc -c" % (
+            BIN, self.home, big), shell=True, env=self.env, capture_output=True, timeout=60)
+        self.assertEqual(b"1", out.stdout.strip(), out)
+        self.assertEqual([pid], daemon_pids(self.home))
+        self.assert_store_answers()
 
 
 class SecondMountTest(LifecycleTestCase):
