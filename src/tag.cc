@@ -85,10 +85,10 @@ void ValidateTagPart(std::string_view part, std::string_view what) {
 void ValidateConcreteVersion(std::string_view name, std::string_view version) {
   if (version.empty() || version == "latest") {
     throw Error(ErrorCode::kInvalidArgument,
-                "model " + Quote(name) + " needs a concrete version, not " +
-                    (version.empty() ? "an empty one (which means 'latest')" : "'latest'") +
-                    ": 'latest' always names the newest version and is reserved; give the model "
-                    "another version");
+                "model " + Quote(name) + " needs a concrete version, not 'latest' (" +
+                    (version.empty() ? "an empty version means 'latest', which" : "'latest'") +
+                    " always names the newest version and is reserved); give the model a version "
+                    "such as 'v1'");
   }
   ValidateTagPart(version, "version");
 }

@@ -63,6 +63,7 @@ void AddPull(CLI::App& models, CommandContext& ctx) {
   auto include = std::make_shared<std::vector<std::string>>();
   auto exclude = std::make_shared<std::vector<std::string>>();
   auto token = std::make_shared<std::string>();
+  auto token_file = std::make_shared<std::string>();
   auto prefetch = std::make_shared<bool>(false);
   cmd->add_option("source", *source,
                   "hf://org/name[@revision] (revision: branch, tag or commit; default main), or a BentoCloud "
@@ -71,7 +72,13 @@ void AddPull(CLI::App& models, CommandContext& ctx) {
   cmd->add_option("--name", *name, "the model name (default: the repo id lower-cased, '/' -> '--')");
   cmd->add_option("--include", *include, "only files matching this glob, e.g. '*.safetensors' (repeatable)");
   cmd->add_option("--exclude", *exclude, "not the files matching this glob, e.g. 'onnx/*' (repeatable)");
-  cmd->add_option("--token", *token, "Hugging Face token (default: HF_TOKEN, then the token file)");
+  cmd->add_option("--token", *token,
+                  "Hugging Face token (default: HF_TOKEN, then the token file); visible to every user in "
+                  "`ps` while the command runs: prefer --token-file or HF_TOKEN");
+  cmd->add_option("--token-file", *token_file,
+                  "read the Hugging Face token from the first line of FILE, or of standard input for '-' "
+                  "(keeps it out of the process list)")
+      ->excludes("--token");
   cmd->add_flag("--prefetch", *prefetch, "fetch every file now, with a progress bar");
   cmd->callback([=, &ctx] {
     if (!source->starts_with("hf://")) {
@@ -82,13 +89,15 @@ void AddPull(CLI::App& models, CommandContext& ctx) {
                                                      "\" is not a source modelfs can pull from: expected "
                                                      "hf://org/name[@revision] or a BentoCloud NAME[:VERSION]");
       }
-      if (!name->empty() || !include->empty() || !exclude->empty() || !token->empty()) {
+      if (!name->empty() || !include->empty() || !exclude->empty() || !token->empty() ||
+          !token_file->empty()) {
         throw Error(ErrorCode::kInvalidArgument,
-                    "--name, --include, --exclude and --token apply to hf:// pulls only");
+                    "--name, --include, --exclude, --token and --token-file apply to hf:// pulls only");
       }
       PullFromCloud(ctx, *source, *prefetch);
       return;
     }
+    if (!token_file->empty()) *token = ctx.ReadTokenFile(*token_file);
     HfPullOptions options;
     options.url = *source;
     if (!name->empty()) options.name = ctx.ParseTagArgument(*name).name;

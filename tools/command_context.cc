@@ -3,9 +3,14 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
 
 #include "src/control_socket.h"
+#include "util/error.h"
 
 namespace modelfs::tools {
 
@@ -52,6 +57,38 @@ CommandContext::StoredModel CommandContext::OpenModelForReading(const Tag& tag, 
   std::shared_ptr<Store> store = OpenStore(Store::Access::kWrite);
   ModelRecord model = store->Get(tag);
   return {std::move(store), std::move(model)};
+}
+
+std::string CommandContext::ReadTokenFile(const std::string& path) const {
+  if (in_daemon()) {
+    // The caller read the file and forwarded the token as HF_TOKEN.
+    if (auto token = Getenv("HF_TOKEN")) return *token;
+    throw Error(ErrorCode::kInvalidArgument, "--token-file: the token did not reach the mount daemon");
+  }
+  constexpr size_t kMaxToken = 4096;
+  std::string text;
+  if (path == "-") {
+    std::getline(std::cin, text);
+  } else {
+    std::ifstream in(Absolute(path));
+    if (!in) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--token-file: cannot read " + Absolute(path).string() + ": " + std::strerror(errno));
+    }
+    std::getline(in, text);
+  }
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  size_t start = 0;
+  while (start < text.size() && std::isspace(static_cast<unsigned char>(text[start]))) ++start;
+  text.erase(0, start);
+  if (text.empty() || text.size() > kMaxToken) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--token-file: " + std::string(path == "-" ? "standard input" : path) +
+                    (text.empty() ? " holds no token" : " is not a token (its first line is over 4 KiB)") +
+                    "; put the token (hf_...) on its first line");
+  }
+  ::setenv("HF_TOKEN", text.c_str(), 1);  // what a command forwarded to the daemon carries
+  return text;
 }
 
 }  // namespace modelfs::tools

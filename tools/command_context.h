@@ -60,6 +60,14 @@ class CommandContext {
 
   std::filesystem::path Home() const { return ResolveHome(home_flag); }
 
+  // The Hugging Face token a --token-file names: the first line of the file
+  // `path` (relative to the caller's directory), or of standard input for
+  // "-". Read by the process the user started, which hands it on as the
+  // HF_TOKEN of a forwarded command, so the token is in neither argv nor the
+  // daemon's reads of the caller's stdin. Throws kInvalidArgument for an
+  // unreadable, empty or oversized (> 4 KiB) file.
+  std::string ReadTokenFile(const std::string& path) const;
+
   // ParseTag for a command-line argument; the lower-casing warning goes to
   // err(), so the caller sees it even when the daemon runs the command.
   Tag ParseTagArgument(const std::string& text) const;

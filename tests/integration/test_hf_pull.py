@@ -24,7 +24,7 @@ import threading
 import time
 import unittest
 
-from harness import (KiB, MiB, REPO, ModelfsTestCase, daemon_pids, is_mounted, poll,
+from harness import (BIN, KiB, MiB, REPO, ModelfsTestCase, daemon_pids, is_mounted, poll,
                      wait_pids_gone, write_random)
 
 sys.path.insert(0, os.path.join(REPO, "tests", "sims"))
@@ -770,6 +770,38 @@ class AuthTest(HfPullTestCase):
         # Private with the right token works too.
         ptag, _ = self.pull("hf://org/private", "--token", good)
         self.assertEqual(b'{"p": 1}\n', self.cat(ptag, "config.json"))
+
+
+    def test_token_file_keeps_the_token_out_of_argv(self):
+        good = "hf_simGoodTokenFromFile"
+        self.sim.add_repo("org/private", {"config.json": b'{"p": 1}\n'}, private=True)
+        self.sim.add_token(good)
+        token_file = self.path("token")
+        with open(token_file, "w") as f:
+            f.write("  %s  \n" % good)
+        for mounted in (False, True):
+            with self.subTest(mounted=mounted):
+                if mounted:
+                    self.mount_hf()
+                tag, _ = self.pull("hf://org/private", "--token-file", token_file)
+                if mounted:  # the daemon keeps the token the pull brought for later reads
+                    self.assertEqual(b'{"p": 1}\n', self.cat(tag, "config.json"))
+                self.ok("models", "delete", tag, "-y")
+                # "-" reads the first line of standard input.
+                r = subprocess.run([BIN, "--home", self.home, "models", "pull", "hf://org/private",
+                                    "--token-file", "-"], input=(good + "\n").encode(),
+                                   env=self.env, capture_output=True, timeout=60)
+                self.assertEqual(0, r.returncode, r.stderr)
+                self.ok("models", "delete", tag, "-y")
+        empty = self.path("empty")
+        open(empty, "w").close()
+        self.pull_fails("hf://org/private", "--token-file", empty, contains="no token")
+        self.pull_fails("hf://org/private", "--token-file", self.path("missing"), contains="cannot read")
+        self.pull_fails("hf://org/private", "--token-file", token_file, "--token", good,
+                        contains="excludes")
+        r = self.ok("models", "pull", "--help")
+        self.assertIn("--token-file", r.out)
+        self.assertIn("ps", r.out)
 
 
 # ------------------------------------------------------------------------------------------------

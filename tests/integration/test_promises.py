@@ -61,7 +61,7 @@ class ReservedVersionTest(ModelfsTestCase):
     def test_import_refuses_latest_and_empty_versions(self):
         for text in (b"latest", b"LATEST", b"'latest'", b"''", b"", b"null"):
             with self.subTest(version=text):
-                self.import_refused(text, ["needs a concrete version", "version"])
+                self.import_refused(text, ["needs a concrete version, not 'latest'"])
 
     def test_save_of_name_latest_makes_a_real_version(self):
         r = self.ok("models", "save", "fresh:latest", self.path("good"))
