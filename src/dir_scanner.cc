@@ -31,13 +31,19 @@ const char* KindOf(mode_t mode) {
   return "not a regular file or directory";
 }
 
-// Refuses a file of a kernel pseudo file system (see util/pseudo_file_system.h).
-void RefusePseudoFile(const fs::path& path, const fs::path& source) {
-  UniqueFd fd(::open(source.c_str(), O_PATH | O_CLOEXEC));
-  if (!fd.valid()) Refuse(path, std::strerror(errno));
+// Refuses `path` when it leads through a /proc magic link or onto a kernel
+// pseudo file system (see util/pseudo_file_system.h): those describe the
+// process reading them — inside the mount daemon, the daemon — rather than
+// hold model data.
+void RefusePseudoFile(const fs::path& path) {
+  UniqueFd fd = OpenPathWithoutMagicLinks(path);
+  if (!fd.valid()) {
+    Refuse(path, errno == ELOOP ? "it leads through a /proc link to a process's own files"
+                                : std::strerror(errno));
+  }
   if (auto kind = PseudoFileSystemOf(fd.get())) {
-    Refuse(path, "it is a file of the kernel's " + *kind + " file system (" + source.string() +
-                     "), which describes a process or the machine rather than holds model data");
+    Refuse(path, "it is on the kernel's " + *kind +
+                     " file system, which describes a process or the machine rather than holds model data");
   }
 }
 
@@ -57,6 +63,11 @@ class Walker {
     if (!on_stack_.insert(id).second) Refuse(dir, "symlinks form a loop");
     DIR* d = ::opendir(dir.c_str());
     if (!d) Refuse(dir, std::string("cannot read directory: ") + std::strerror(errno));
+    if (auto kind = PseudoFileSystemOf(::dirfd(d))) {
+      ::closedir(d);
+      Refuse(dir, "it is on the kernel's " + *kind + " file system, which describes a process or the "
+                  "machine rather than holds model data");
+    }
     std::vector<std::string> names;
     errno = 0;
     while (dirent* e = ::readdir(d)) {
@@ -103,7 +114,7 @@ class Walker {
       }
     }
     if (S_ISREG(st.st_mode)) {
-      RefusePseudoFile(path, source);
+      RefusePseudoFile(path);
       ValidateModelFileSize(static_cast<uint64_t>(st.st_size), rel, "file");
       tree->entries.push_back({rel, FileType::kFile, (st.st_mode & 0111) != 0,
                                static_cast<uint64_t>(st.st_size), source});
@@ -135,6 +146,7 @@ ScannedTree ScanModelDirectory(const fs::path& root) {
   if (!S_ISDIR(st.st_mode)) {
     throw Error(ErrorCode::kInvalidArgument, "'" + root.string() + "' is not a directory");
   }
+  RefusePseudoFile(root);
   std::error_code ec;
   fs::path real_root = fs::canonical(root, ec);
   if (ec) Refuse(root, ec.message());

@@ -1,7 +1,13 @@
 #include "util/pseudo_file_system.h"
 
+#include <fcntl.h>
 #include <linux/magic.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdint>
 
@@ -38,6 +44,16 @@ std::optional<std::string> PseudoFileSystemOf(int fd) {
   }
   // devtmpfs reports tmpfs's magic; its files are devices, refused by type.
   return std::nullopt;
+}
+
+UniqueFd OpenPathWithoutMagicLinks(const std::filesystem::path& path) {
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_MAGICLINKS;
+  const long fd = ::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof(how));
+  if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+  if (errno != ENOSYS) return UniqueFd();
+  return UniqueFd(::open(path.c_str(), O_PATH | O_CLOEXEC));
 }
 
 }  // namespace modelfs

@@ -3,6 +3,8 @@
 // stored, whichever way the model comes in.
 #include "src/model_path.h"
 
+#include <fcntl.h>
+
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -15,6 +17,7 @@
 #include "src/tag.h"
 #include "tests/unit/test_util.h"
 #include "util/error.h"
+#include "util/unique_fd.h"
 
 namespace modelfs {
 namespace {
@@ -174,6 +177,16 @@ TEST_CASE("ScanModelDirectory: refuses unprintable names and kernel pseudo files
     fs::create_symlink("/proc/self/environ", tmp / "m" / "e");
     const std::string message = MessageOf([&] { ScanModelDirectory(tmp / "m"); });
     CHECK(message.find("proc") != std::string::npos);
+  }
+  SECTION("a link through /proc/self/fd, which leads to the reader's own open files") {
+    WriteFile(tmp / "m" / "ok.bin", "x");
+    UniqueFd own(::open((tmp / "m" / "ok.bin").c_str(), O_RDONLY | O_CLOEXEC));
+    fs::create_symlink("/proc/self/fd/" + std::to_string(own.get()), tmp / "m" / "fd");
+    CHECK(MessageOf([&] { ScanModelDirectory(tmp / "m"); }).find("/proc link") != std::string::npos);
+  }
+  SECTION("a directory of /proc as the model") {
+    CHECK(MessageOf([&] { ScanModelDirectory("/proc/self/fd"); }).find("proc") != std::string::npos);
+    CHECK(MessageOf([&] { ScanModelDirectory("/proc/self/cwd"); }).find("/proc link") != std::string::npos);
   }
   SECTION("a link to a sysfs file") {
     WriteFile(tmp / "m" / "ok.bin", "x");
