@@ -59,9 +59,10 @@ class ReservedVersionTest(ModelfsTestCase):
         self.assert_state_unchanged(self.before, what="after importing version %r" % version_text)
 
     def test_import_refuses_latest_and_empty_versions(self):
-        for text in (b"latest", b"LATEST", b"'latest'", b"''", b"", b"null"):
+        for text in (b"latest", b"'latest'", b"''", b"", b"null"):
             with self.subTest(version=text):
                 self.import_refused(text, ["needs a concrete version, not 'latest'"])
+        self.import_refused(b"LATEST", ["lower-case"])  # model.yaml is not lower-cased
 
     def test_save_of_name_latest_makes_a_real_version(self):
         r = self.ok("models", "save", "fresh:latest", self.path("good"))
