@@ -6,10 +6,12 @@
 namespace modelfs {
 
 size_t RemoteFileReader::ReadAt(uint64_t offset, size_t n, char* out) {
+  if (strict_) file_->FetchWhole(generation_);
   return file_->ReadAt(offset, n, out, generation_);
 }
 
 size_t RemoteFileReader::ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) {
+  if (strict_) file_->FetchWhole(generation_);
   return file_->ReadSegments(offset, n, segments, generation_);
 }
 
