@@ -9,7 +9,9 @@
 //
 // A strict reader serves no byte before the whole file is fetched and
 // matched its digest (RemoteFile::FetchWhole); the others serve bytes as
-// they arrive (see remote_file.h for what is verified when).
+// they arrive (see remote_file.h for what is verified when). As a strict
+// reader never served a byte that was not checked, a mismatch does not
+// stick to it: its next read fetches the file afresh.
 #pragma once
 
 #include <memory>
