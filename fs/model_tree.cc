@@ -203,6 +203,12 @@ std::unique_ptr<FileReader> ModelTree::OpenFile(const Node& node) const {
   return store_->OpenFile(Model(node), node.path);
 }
 
+std::string ModelTree::RemoteIdOf(const Node& node) const {
+  auto file = store_->catalog().FindFile(Model(node), node.path);
+  if (!file) throw Error(ErrorCode::kNotFound, "no file " + node.path);
+  return file->remote_id;
+}
+
 std::vector<std::pair<std::string, std::string>> ModelTree::ExtendedAttributes(const Node& node) const {
   std::vector<std::pair<std::string, std::string>> attrs;
   if (node.kind != NodeKind::kVersion && node.kind != NodeKind::kFile && node.kind != NodeKind::kDir &&

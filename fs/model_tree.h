@@ -68,6 +68,9 @@ class ModelTree {
   // Target of the latest symlink: the newest version's name.
   std::string LinkTarget(const Node& node) const;
   std::unique_ptr<FileReader> OpenFile(const Node& node) const;
+  // The remote content a file node names (see catalog_records.h); empty
+  // for a file saved locally. Throws kNotFound when it no longer exists.
+  std::string RemoteIdOf(const Node& node) const;
   // Provenance of a node for extended attributes: "user.modelfs.*" -> value.
   std::vector<std::pair<std::string, std::string>> ExtendedAttributes(const Node& node) const;
 

@@ -147,6 +147,16 @@ FetchResult RetryingFetch::FetchRange(const HttpRequest& base, ByteRange range,
                                   " were asked for",
                               true);
         }
+        // A body longer than its Content-Range: which of its bytes are the
+        // ones asked for is anyone's guess. (A shorter one is a truncated
+        // body: what it holds is delivered, the rest asked for again.)
+        std::optional<uint64_t> length = h.ContentLength();
+        if (length && *length > cr->last - cr->first + 1) {
+          throw ProtocolError(method, req.url,
+                              "a body of " + std::to_string(*length) + " bytes with Content-Range \"" +
+                                  *text + "\" when " + asked + " were asked for",
+                              true);
+        }
         if (cr->total) result.total_size = cr->total;
         end = cr->last;
         a.expect = cr->last - cr->first + 1;

@@ -5,7 +5,8 @@
 // the requested bytes in order, each exactly once, or throws: when a
 // connection resets mid-body it asks again from the first byte not yet
 // delivered; it rejects (and retries) a body shorter than promised, a 206
-// whose Content-Range is not the one requested and a compressed body; a
+// whose Content-Range is not the one requested or whose Content-Length is
+// larger than its Content-Range, and a compressed body; a
 // server that ignores Range and answers 200 has the leading bytes skipped and
 // the transfer stopped after the last one wanted. Error pages never reach
 // the sink. Each retry is logged at warn level with the URL redacted.

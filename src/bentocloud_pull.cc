@@ -99,13 +99,14 @@ CloudPullResult DownloadWhole(Store* store, remote::HttpClient* http, remote::Ht
       std::nullopt, where);
   auto reader = remote::ArchiveReader::FromSource(&source);
   ImportResult imported = store->Import(reader.get(), {true, "bentocloud:" + where});
-  return {imported.model, imported.skipped, true, imported.model.size};
+  return {imported.model, imported.skipped, true, false, imported.model.size};
 }
 
 }  // namespace
 
 CloudPullResult PullFromBentoCloud(Store* store, remote::BentoCloudClient* cloud, remote::HttpClient* http,
-                                   const remote::RetryPolicy* retry, const Tag& tag, const ProgressFn& progress) {
+                                   const remote::RetryPolicy* retry, const Tag& tag, const ProgressFn& progress,
+                                   bool strict) {
   const std::string endpoint = cloud->config().endpoint;
   remote::CloudModel cm;
   if (tag.is_latest()) {
@@ -146,9 +147,11 @@ CloudPullResult PullFromBentoCloud(Store* store, remote::BentoCloudClient* cloud
   request.origin = {"bentocloud", endpoint, tag.name, cm.version, cm.version};
   request.source = "bentocloud://" + tag.name + ":" + cm.version;
   request.model_yaml = model_yaml;
+  request.strict = strict;
   AddRemoteEntries(members, where, &request);
   RegisterResult registered = store->RegisterRemote(request);
-  return {registered.model, registered.already_registered, false, registered.present_bytes};
+  return {registered.model, registered.already_registered, false, registered.made_strict,
+          registered.present_bytes};
 }
 
 }  // namespace modelfs

@@ -24,11 +24,15 @@ struct CloudPullResult {
   ModelRecord model;
   bool already_registered = false;
   bool downloaded = false;        // imported whole (no range reads possible)
+  bool made_strict = false;       // it existed, and `strict` made it strict
   uint64_t present_bytes = 0;     // of its files, held here already
 };
 
 // `tag` names the model on BentoCloud (no version or "latest": its newest).
+// `strict`: a model registered for lazy reads is read in strict mode (see
+// ModelRecord::strict); one downloaded whole was verified as it arrived.
 CloudPullResult PullFromBentoCloud(Store* store, remote::BentoCloudClient* cloud, remote::HttpClient* http,
-                                   const remote::RetryPolicy* retry, const Tag& tag, const ProgressFn& progress);
+                                   const remote::RetryPolicy* retry, const Tag& tag, const ProgressFn& progress,
+                                   bool strict = false);
 
 }  // namespace modelfs

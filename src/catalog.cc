@@ -236,6 +236,10 @@ void Catalog::AddModel(const ModelRecord& model, const std::vector<FileRecord>& 
   batch->Put(cache::Column::kModels, ModelKey(model.name, model.version), model.Encode());
 }
 
+void Catalog::UpdateModel(const ModelRecord& model, cache::Index::Batch* batch) const {
+  batch->Put(cache::Column::kModels, ModelKey(model.name, model.version), model.Encode());
+}
+
 Catalog::Released Catalog::RemoveModel(const ModelRecord& model, cache::Index::Batch* batch) const {
   RefEditor refs(this);
   for (const auto& file : ListFiles(model)) {

@@ -65,6 +65,8 @@ class Catalog {
   // of contents the index may not have yet.
   void AddModel(const ModelRecord& model, const std::vector<FileRecord>& files,
                 const std::map<std::string, BlobRecord>& new_blobs, cache::Index::Batch* batch) const;
+  // Rewrites the record of a model the catalog holds (its files stay).
+  void UpdateModel(const ModelRecord& model, cache::Index::Batch* batch) const;
   // Removes the model and its files and drops their references; records left
   // without references are deleted.
   Released RemoveModel(const ModelRecord& model, cache::Index::Batch* batch) const;

@@ -34,6 +34,7 @@ std::string ModelRecord::Encode() const {
                    {"repo", origin.repo},         {"revision", origin.revision},
                    {"commit", origin.commit}};
   }
+  if (strict) j["strict"] = true;
   return j.dump();
 }
 
@@ -59,6 +60,7 @@ std::optional<ModelRecord> ModelRecord::Decode(std::string_view key, std::string
       r.origin.revision = o->at("revision").get<std::string>();
       r.origin.commit = o->at("commit").get<std::string>();
     }
+    r.strict = j.value("strict", false);
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }

@@ -43,6 +43,9 @@ struct ModelRecord {
     std::string revision;      // as asked for
     std::string commit;        // what it resolved to
   } origin;
+  // Its remote files serve no byte before the whole file is fetched and
+  // matched its digest (`models pull --strict`).
+  bool strict = false;
 
   std::string Encode() const;
   static std::optional<ModelRecord> Decode(std::string_view key, std::string_view value);

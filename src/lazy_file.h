@@ -99,6 +99,14 @@ class LazyFile {
   size_t ReadSegments(uint64_t offset, size_t n, std::optional<uint64_t> epoch,
                       std::vector<FileReader::Segment>* out);
 
+  // Fetches what [offset, offset + n) lacks, as a read of it would (it
+  // counts towards the readahead stream), and waits until all of it is
+  // present, serving nothing; returns n cut at the end of the file. Throws
+  // as ReadAt().
+  size_t Fetch(uint64_t offset, size_t n, std::optional<uint64_t> epoch) {
+    return AwaitPresent(offset, n, epoch);
+  }
+
   // Hands bytes the caller knows are present (below PresentPrefix()) to
   // `visit` in order, fetching nothing. Throws Error.
   void VisitPresent(uint64_t offset, size_t n,

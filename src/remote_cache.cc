@@ -37,16 +37,22 @@ struct RemoteCache::Slot {
   // Atomic, so that opening a content does not wait for `mu` while a
   // materialization of several seconds holds it.
   std::atomic<int64_t> access_ns{0};
+  // Who opened it last, for log lines (guarded by RemoteCache::mu_).
+  std::string model_tag;
+  std::string path;
 };
 
 RemoteCache::RemoteCache(std::filesystem::path staging_dir, cache::Index* index,
                          RemoteSources* sources, Materializer materializer,
-                         std::function<void()> after_growth, LazyFile::Options options)
+                         std::function<void()> after_growth,
+                         std::function<void(const std::string& id)> on_mismatch,
+                         LazyFile::Options options)
     : dir_(std::move(staging_dir)),
       index_(index),
       sources_(sources),
       materializer_(std::move(materializer)),
       after_growth_(std::move(after_growth)),
+      on_mismatch_(std::move(on_mismatch)),
       options_([&] {
         options.memory_budget = std::make_shared<MemoryBudget>(kSegmentMemory);
         return options;
@@ -81,6 +87,8 @@ std::shared_ptr<RemoteFile> RemoteCache::Open(const std::string& id, uint64_t si
   std::lock_guard<std::mutex> lock(mu_);
   std::shared_ptr<Slot>& slot = slots_[id];
   if (!slot) slot = std::make_shared<Slot>(id);
+  slot->model_tag = model.name + ":" + model.version;
+  slot->path = record.path;
   if (auto file = slot->file.lock()) {
     slot->access_ns = NowNs();
     return file;
@@ -99,9 +107,12 @@ std::shared_ptr<RemoteFile> RemoteCache::Open(const std::string& id, uint64_t si
                                                              : map->Regrid(options_.segment_size);
     }
   }
-  std::weak_ptr<Slot> weak_slot = slot;
+  Slot* raw_slot = slot.get();  // outlives the file: its deleter holds the slot
   auto* raw = new RemoteFile(id, staging, size, std::move(present), sources_->Open(model, record, size),
-                             options_, [this, id] { Enqueue(id); });
+                             options_, [this, id] { Enqueue(id); },
+                             [this, raw_slot](RemoteFile& file, const std::string& actual) {
+                               Discarded(raw_slot, &file, actual);
+                             });
   std::shared_ptr<Slot> keep = slot;
   std::shared_ptr<RemoteFile> file(raw, [this, keep](RemoteFile* dying) {
     dying->lazy().WaitForReadahead();  // so the checkpoint records what it fetched
@@ -141,6 +152,27 @@ void RemoteCache::Checkpoint(Slot* slot, RemoteFile* file, bool durable) {
   } catch (const std::exception& e) {
     spdlog::warn("cannot record the fetch progress of {}: {}", remote_id::Describe(slot->id), e.what());
   }
+}
+
+void RemoteCache::Discarded(Slot* slot, RemoteFile* file, const std::string& actual_digest) {
+  // The segment map the index holds must not outlive the bytes: a record
+  // still naming them (a periodic checkpoint taken before the discard) would
+  // make the next open serve holes as data. Checkpoints are ordered by
+  // slot->mu, so this one lands after any taken before the discard.
+  // (Durable: a write that is forced, whatever the count of segments.)
+  Checkpoint(slot, file, /*durable=*/true);
+  std::string model_tag, path;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    model_tag = slot->model_tag;
+    path = slot->path;
+  }
+  spdlog::error("digest mismatch: model {} file {} ({} bytes): expected {}, got {}; every fetched byte "
+                "of it was discarded, reads open on it fail from now on, and the next read fetches it "
+                "again",
+                model_tag, path, file->size(), remote_id::Describe(slot->id),
+                remote_id::Describe(slot->id.substr(0, 1) + actual_digest));
+  if (on_mismatch_) on_mismatch_(slot->id);
 }
 
 void RemoteCache::CheckpointAll(bool durable) {

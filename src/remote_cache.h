@@ -12,6 +12,10 @@
 //     which ingests it into chunks) on a background thread, once;
 //   - a staging file is only trusted when it exists: progress recorded for a
 //     missing one is ignored;
+//   - a content that fails its digest is recorded as holding nothing before
+//     the failing read returns (its RemoteFile dropped every staged byte), is
+//     logged with the model and file that opened it last, the digest
+//     expected and the one found, and is reported to `on_mismatch`;
 //   - the segments its files keep in memory share one MemoryBudget of
 //     kSegmentMemory bytes (a file read alone keeps its whole window).
 // Callers must not hold the store's write lock when calling in: the
@@ -52,9 +56,12 @@ class RemoteCache {
   // background thread, with no lock held, after each materialization and
   // after the last reader of a partly fetched content leaves: the moments
   // the fetched data it holds has grown (the store enforces its limit).
+  // `on_mismatch` (may be null) runs with the content's id on the reading
+  // thread after each digest mismatch (the store counts them).
   // options.memory_budget is replaced by the cache's own.
   RemoteCache(std::filesystem::path staging_dir, cache::Index* index, RemoteSources* sources,
               Materializer materializer, std::function<void()> after_growth,
+              std::function<void(const std::string& id)> on_mismatch = nullptr,
               LazyFile::Options options = {});
   // Finishes pending materializations and checkpoints every open file.
   ~RemoteCache();
@@ -90,6 +97,8 @@ class RemoteCache {
   struct Slot;
 
   void Checkpoint(Slot* slot, RemoteFile* file, bool durable);
+  // `file` failed its digest and dropped its bytes: records, logs, reports.
+  void Discarded(Slot* slot, RemoteFile* file, const std::string& actual_digest);
   void Materialize(const std::shared_ptr<Slot>& slot);
   void Enqueue(const std::string& id);
   void WorkerLoop();
@@ -99,6 +108,7 @@ class RemoteCache {
   RemoteSources* const sources_;
   const Materializer materializer_;
   const std::function<void()> after_growth_;
+  const std::function<void(const std::string& id)> on_mismatch_;
   const LazyFile::Options options_;  // memory_budget: one of kSegmentMemory bytes
 
   mutable std::mutex mu_;

@@ -21,11 +21,13 @@ constexpr size_t kHashStep = 1 << 20;
 
 RemoteFile::RemoteFile(std::string id, std::filesystem::path staging_path, uint64_t size,
                        SegmentMap present, std::unique_ptr<remote::RangeFetcher> fetcher,
-                       LazyFile::Options options, std::function<void()> on_verified)
+                       LazyFile::Options options, std::function<void()> on_verified,
+                       MismatchFn on_mismatch)
     : id_(std::move(id)),
       fetcher_(std::move(fetcher)),
       lazy_(std::move(staging_path), size, std::move(present), fetcher_.get(), options),
-      on_verified_(std::move(on_verified)) {
+      on_verified_(std::move(on_verified)),
+      on_mismatch_(std::move(on_mismatch)) {
   if (!remote_id::IsValid(id_)) {
     throw Error(ErrorCode::kInvalidArgument, "not a remote content id");
   }
@@ -80,16 +82,39 @@ size_t RemoteFile::ReadSegments(uint64_t offset, size_t n, std::vector<FileReade
   }
 }
 
+void RemoteFile::FetchWhole(std::optional<uint64_t> generation) {
+  const uint64_t era = generation.value_or(lazy_.epoch());
+  if (verified()) return;
+  std::lock_guard<std::mutex> whole(whole_mu_);
+  // In steps of a readahead window, in order: the stream this makes keeps
+  // requests large and parallel, and the digest follows the present prefix.
+  constexpr size_t kStep = 8 << 20;
+  uint64_t offset = 0;
+  do {
+    if (verified()) return;  // by the thread that held whole_mu_ before
+    offset += lazy_.Fetch(offset, kStep, era);
+    AfterRead(era);          // throws on a mismatch
+  } while (offset < size());
+}
+
 void RemoteFile::AfterRead(uint64_t era) {
   if (lazy_.complete()) {
     bool first = false;
+    std::optional<std::string> mismatch;  // the digest of the discarded bytes
     {
       std::lock_guard<std::mutex> lock(digest_mu_);
       if (!verified_) {
         if (lazy_.epoch() != era) throw DiscardedBytesError();
-        VerifyComplete();  // throws on a mismatch
-        first = true;
+        mismatch = VerifyComplete();
+        first = !mismatch;
       }
+    }
+    if (mismatch) {
+      if (on_mismatch_) on_mismatch_(*this, *mismatch);
+      throw Error(ErrorCode::kCorruption,
+                  "the fetched bytes of " + lazy_.staging_path().filename().string() +
+                      " do not match " + remote_id::Describe(id_) + " (got " + HexEncode(*mismatch) +
+                      "); they were discarded and will be fetched again");
     }
     if (first) {
       // Storing it comes next, and reads will come from the store: the
@@ -142,26 +167,20 @@ void RemoteFile::HashUpTo(uint64_t limit) {
   }
 }
 
-void RemoteFile::VerifyComplete() {
+std::optional<std::string> RemoteFile::VerifyComplete() {
   if (!digest_) {
     verified_ = true;
-    return;
+    return std::nullopt;
   }
   HashUpTo(lazy_.size());
-  const std::string actual = digest_->Finish();
-  const std::string_view expected = remote_id::Digest(id_);
-  if (actual == expected) {
+  std::string actual = digest_->Finish();
+  if (actual == remote_id::Digest(id_)) {
     verified_ = true;
-    return;
+    return std::nullopt;
   }
   lazy_.Discard();
   ResetDigest();
-  const std::string message = "the fetched bytes of " + lazy_.staging_path().filename().string() +
-                              " do not match " + remote_id::Describe(id_) + " (got " +
-                              HexEncode(actual) +
-                              "); they were discarded and will be fetched again";
-  spdlog::error("{}", message);
-  throw Error(ErrorCode::kCorruption, message);
+  return actual;
 }
 
 }  // namespace modelfs

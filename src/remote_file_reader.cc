@@ -5,11 +5,21 @@
 
 namespace modelfs {
 
+// (Once verified, a file's bytes are never discarded: a strict read needs
+// no era after FetchWhole().)
 size_t RemoteFileReader::ReadAt(uint64_t offset, size_t n, char* out) {
+  if (strict_) {
+    file_->FetchWhole();
+    return file_->ReadAt(offset, n, out);
+  }
   return file_->ReadAt(offset, n, out, generation_);
 }
 
 size_t RemoteFileReader::ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) {
+  if (strict_) {
+    file_->FetchWhole();
+    return file_->ReadSegments(offset, n, segments);
+  }
   return file_->ReadSegments(offset, n, segments, generation_);
 }
 

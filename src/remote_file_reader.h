@@ -6,6 +6,12 @@
 // Error(kCorruption): what it served before may be wrong, so the error sticks
 // to it (a FUSE handle) rather than only to the one read that found out.
 // Opening the file again fetches it afresh.
+//
+// A strict reader serves no byte before the whole file is fetched and
+// matched its digest (RemoteFile::FetchWhole); the others serve bytes as
+// they arrive (see remote_file.h for what is verified when). As a strict
+// reader never served a byte that was not checked, a mismatch does not
+// stick to it: its next read fetches the file afresh.
 #pragma once
 
 #include <memory>
@@ -19,8 +25,8 @@ namespace modelfs {
 
 class RemoteFileReader : public FileReader {
  public:
-  explicit RemoteFileReader(std::shared_ptr<RemoteFile> file)
-      : file_(std::move(file)), generation_(file_->generation()) {}
+  RemoteFileReader(std::shared_ptr<RemoteFile> file, bool strict)
+      : file_(std::move(file)), generation_(file_->generation()), strict_(strict) {}
 
   size_t ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) override;
   size_t ReadAt(uint64_t offset, size_t n, char* out) override;
@@ -32,6 +38,7 @@ class RemoteFileReader : public FileReader {
  private:
   std::shared_ptr<RemoteFile> file_;
   const uint64_t generation_;
+  const bool strict_;
 };
 
 }  // namespace modelfs

@@ -95,7 +95,11 @@ Store::Store(fs::path home, FileLock lock, std::unique_ptr<cache::Index> index, 
     remote_cache_ = std::make_unique<RemoteCache>(
         home_ / "staging", index_.get(), sources_.get(),
         [this](const std::string& id, const fs::path& staging) { MaterializeStaged(id, staging); },
-        [this] { EnforceFetchLimit(); });
+        [this] { EnforceFetchLimit(); },
+        [this](const std::string& id) {
+          CountDigestMismatch();
+          if (discard_listener_) discard_listener_(id);
+        });
   }
 }
 
@@ -264,7 +268,7 @@ std::unique_ptr<FileReader> Store::OpenFile(const ModelRecord& model, const std:
                                              "read-only here");
       }
       auto remote_file = remote_cache_->Open(file->remote_id, remote->size, model, *file);
-      return std::make_unique<RemoteFileReader>(std::move(remote_file));
+      return std::make_unique<RemoteFileReader>(std::move(remote_file), strict_reads_ || model.strict);
     }
     sha256 = remote->sha256;
   }

@@ -101,11 +101,15 @@ struct RegisterRequest {
   // Directories the origin lists (empty ones included); the parents of
   // files are added in any case.
   std::vector<std::string> directories;
+  // Read its files in strict mode (see ModelRecord::strict); asked for an
+  // existing model, makes it strict.
+  bool strict = false;
 };
 
 struct RegisterResult {
   ModelRecord model;
   bool already_registered = false;  // the same name, version and commit existed
+  bool made_strict = false;         // it existed, and the request made it strict
   uint64_t present_bytes = 0;       // of its files, already stored or fetched
 };
 
@@ -114,6 +118,7 @@ struct FetchUsage {
   std::string tag;
   uint64_t registered = 0;  // bytes of the model's remote files
   uint64_t fetched = 0;     // of those, stored or staged here
+  bool strict = false;      // see ModelRecord::strict
 };
 
 struct FetchStats {
@@ -121,6 +126,9 @@ struct FetchStats {
   uint64_t fetched = 0;
   uint64_t evictable = 0;      // fetched bytes that eviction could free now
   std::optional<uint64_t> limit;
+  // Fetched contents that failed their digest (each time it happened), in
+  // this store's life.
+  uint64_t digest_mismatches = 0;
   std::vector<FetchUsage> models;
 };
 
@@ -197,9 +205,14 @@ class Store {
 
   // Opens `path` in `model` for random-access reads: from its chunks (pinned
   // against GC while the reader lives), or, for a remote file not stored
-  // yet, through the RemoteCache (needs a writable store). Throws kNotFound
-  // for a missing file.
+  // yet, through the RemoteCache (needs a writable store), in strict mode
+  // when the model or the store asks for it. Throws kNotFound for a
+  // missing file.
   std::unique_ptr<FileReader> OpenFile(const ModelRecord& model, const std::string& path) const;
+  // Strict reading for every remote model (`modelfs mount --strict`): no
+  // byte of a remote file is served before the whole file is fetched and
+  // matched its digest. Set before sharing.
+  void SetStrictReads(bool strict) { strict_reads_ = strict; }
 
   // Registers a remote model: its files are remote and nothing is fetched
   // (contents already stored are shared at once). Registering what exists
@@ -212,6 +225,8 @@ class Store {
   // resumes). `progress(done, total)` is called as bytes arrive, one call at
   // a time but not always on the caller's thread.
   void Prefetch(const ModelRecord& model, const std::function<void(uint64_t, uint64_t)>& progress);
+  // Fetched bytes held and registered, the limit, and the digest mismatches
+  // counted so far (see CountDigestMismatch).
   FetchStats FetchedStats() const;
   // Evicts fetched contents (of `model` only, if given), least recently
   // opened first, until at most `keep_bytes` of them remain. Contents open
@@ -228,6 +243,13 @@ class Store {
   // (the mount uses it to invalidate kernel caches). Set before sharing.
   void SetChangeListener(std::function<void(const std::string& name)> listener) {
     change_listener_ = std::move(listener);
+  }
+  // Called with the remote id after the fetched bytes of a remote content
+  // failed its digest and were discarded, on the thread of the read that
+  // found it (the mount drops the kernel's cached pages of its files). Set
+  // before sharing.
+  void SetDiscardListener(std::function<void(const std::string& remote_id)> listener) {
+    discard_listener_ = std::move(listener);
   }
 
   // Deletes the one version `tag` resolves to ("name" and "name:latest":
@@ -280,6 +302,9 @@ class Store {
   // The sha256 of the blob holding `file`'s bytes here; nullopt for a remote
   // file not fetched yet.
   std::optional<std::string> StoredContent(const FileRecord& file) const;
+  // Adds one to the persisted count of fetched contents that failed their
+  // digest (FetchStats::digest_mismatches); logs what it cannot write.
+  void CountDigestMismatch();
   // Forgets the staged data of remote contents no model names any more.
   void ForgetRemotes(const std::vector<std::string>& ids);
   // Files of `models` whose content is missing or has a chunk in `bad_chunks`.
@@ -298,8 +323,11 @@ class Store {
   Access access_;
   // Serialises mutations when one Store serves many threads (the mount).
   std::mutex write_mu_;
+  std::mutex mismatch_mu_;  // orders the updates of the mismatch count
+  bool strict_reads_ = false;
   mutable ChunkPins pins_;
   std::function<void(const std::string&)> change_listener_;
+  std::function<void(const std::string&)> discard_listener_;
   std::unique_ptr<RemoteSources> sources_;      // writable stores only
   std::unique_ptr<RemoteCache> remote_cache_;   // destroyed first: it calls back in
 };

@@ -29,6 +29,7 @@ namespace fs = std::filesystem;
 
 constexpr char kFetchLimitKey[] = "fetch_limit";
 constexpr char kGarbageHintKey[] = "garbage_hint";
+constexpr char kDigestMismatchesKey[] = "digest_mismatches";
 
 std::string TagOf(const ModelRecord& m) { return m.name + ":" + m.version; }
 
@@ -105,7 +106,15 @@ RegisterResult Store::RegisterRemote(const RegisterRequest& request) {
   if (auto existing = catalog_.FindModel(tag.name, tag.version)) {
     if (existing->origin.kind == request.origin.kind && existing->origin.repo == request.origin.repo &&
         existing->origin.commit == request.origin.commit) {
-      return {*existing, true, 0};
+      RegisterResult result{*existing, true, false, 0};
+      if (request.strict && !existing->strict) {
+        result.model.strict = result.made_strict = true;
+        cache::Index::Batch batch;
+        catalog_.UpdateModel(result.model, &batch);
+        index_->Write(batch);
+        NotifyChanged(result.model.name);
+      }
+      return result;
     }
     throw Error(ErrorCode::kAlreadyExists, "Model '" + tag.ToString() + "' already exists");
   }
@@ -123,13 +132,14 @@ RegisterResult Store::RegisterRemote(const RegisterRequest& request) {
   for (const auto& f : request.files) size = CheckedAdd(size, f.size, "the size of model '" + tag.ToString() + "'");
   ModelRecord model = NewModelRecord(info, size, request.files.size(), request.source);
   model.origin = request.origin;
+  model.strict = request.strict;
 
   cache::Index::Batch batch;
   catalog_.AddModel(model, files, {}, &batch);
   index_->Write(batch);
   NotifyChanged(model.name);
 
-  RegisterResult result{model, false, 0};
+  RegisterResult result{model, false, false, 0};
   for (const auto& f : files) {
     if (f.type != FileType::kFile) continue;
     auto remote = catalog_.FindRemote(f.remote_id);
@@ -231,6 +241,11 @@ bool Store::StreamRemote(const ModelRecord& model, const FileRecord& file,
   if (remote_id::IsSha256(id)) actual = content.sha256;
   if (git_sha1) actual = git_sha1->Finish();
   if (content.size != size || (actual && *actual != remote_id::Digest(id))) {
+    if (content.size == size) {
+      spdlog::error("digest mismatch: model {} file {} ({} bytes): expected {}, got {}; nothing was stored",
+                    TagOf(model), file.path, size, remote_id::Describe(id), HexEncode(*actual));
+      CountDigestMismatch();
+    }
     throw Error(ErrorCode::kCorruption, "the fetched bytes of " + file.path + " do not match " +
                                             remote_id::Describe(id) + " (got " + std::to_string(content.size) +
                                             " bytes" + (actual ? ", " + HexEncode(*actual) : "") +
@@ -283,9 +298,26 @@ void Store::Prefetch(const ModelRecord& model, const std::function<void(uint64_t
   EnforceFetchLimit();
 }
 
+void Store::CountDigestMismatch() {
+  std::lock_guard<std::mutex> lock(mismatch_mu_);
+  try {
+    auto value = index_->Get(cache::Column::kMeta, kDigestMismatchesKey);
+    std::string count;
+    PutFixed64(&count, (value && value->size() == 8 ? DecodeFixed64(value->data()) : 0) + 1);
+    cache::Index::Batch batch;
+    batch.Put(cache::Column::kMeta, kDigestMismatchesKey, count);
+    index_->Write(batch);
+  } catch (const std::exception& e) {
+    spdlog::error("cannot count a digest mismatch: {}", e.what());
+  }
+}
+
 FetchStats Store::FetchedStats() const {
   FetchStats stats;
   stats.limit = FetchLimit();
+  if (auto count = index_->Get(cache::Column::kMeta, kDigestMismatchesKey); count && count->size() == 8) {
+    stats.digest_mismatches = DecodeFixed64(count->data());
+  }
   std::map<std::string, uint64_t> held;
   for (const auto& [id, remote] : catalog_.ListRemotes()) {
     const uint64_t bytes = HeldBytes(remote, catalog_.FindFetchState(id));
@@ -301,7 +333,7 @@ FetchStats Store::FetchedStats() const {
   }
   for (const auto& model : catalog_.ListModels()) {
     if (model.origin.kind.empty()) continue;
-    FetchUsage usage{TagOf(model), 0, 0};
+    FetchUsage usage{TagOf(model), 0, 0, model.strict};
     for (const auto& file : catalog_.ListFiles(model)) {
       if (!file.is_remote()) continue;
       usage.registered += file.size;

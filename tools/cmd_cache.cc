@@ -35,12 +35,14 @@ void AddStats(CLI::App& cache, CommandContext& ctx) {
                             {"remote_fetched_bytes", f.fetched},
                             {"remote_evictable_bytes", f.evictable},
                             {"fetch_limit_bytes", f.limit ? nlohmann::json(*f.limit) : nlohmann::json()},
+                            {"remote_digest_mismatches", f.digest_mismatches},
                             {"remote_models", [&] {
                                auto models = nlohmann::ordered_json::array();
                                for (const auto& m : f.models) {
                                  models.push_back({{"tag", m.tag},
                                                    {"registered_bytes", m.registered},
-                                                   {"fetched_bytes", m.fetched}});
+                                                   {"fetched_bytes", m.fetched},
+                                                   {"strict", m.strict}});
                                }
                                return models;
                              }()}});
@@ -58,11 +60,15 @@ void AddStats(CLI::App& cache, CommandContext& ctx) {
                            {"Reclaimable", HumanSize(s.garbage_bytes) + " (modelfs cache gc)"},
                            {"Remote files", HumanSize(f.fetched) + " fetched of " + HumanSize(f.registered) +
                                                 " registered; " + HumanSize(f.evictable) +
-                                                " evictable; limit " + limit}});
+                                                " evictable; limit " + limit},
+                           {"Digest mismatches", std::to_string(f.digest_mismatches) +
+                                                     " (fetched files that proved wrong and were discarded)"}});
     if (f.models.empty()) return;
     ctx.out() << "\n";
-    std::vector<std::vector<std::string>> rows{{"Remote model", "Registered", "Fetched"}};
-    for (const auto& m : f.models) rows.push_back({m.tag, HumanSize(m.registered), HumanSize(m.fetched)});
+    std::vector<std::vector<std::string>> rows{{"Remote model", "Registered", "Fetched", "Reads"}};
+    for (const auto& m : f.models) {
+      rows.push_back({m.tag, HumanSize(m.registered), HumanSize(m.fetched), m.strict ? "strict" : "lazy"});
+    }
     PrintTable(ctx.out(), rows);
   });
 }

@@ -19,6 +19,12 @@ void PrintRegistered(CommandContext& ctx, const ModelRecord& model, uint64_t pre
             << HumanSize(present_bytes) << " fetched)." << std::endl;
 }
 
+void PrintMadeStrict(CommandContext& ctx, const ModelRecord& model) {
+  ctx.out() << QuotedTag(model)
+            << " is strict from now on: no byte of a file is served before all of it matched its digest."
+            << std::endl;
+}
+
 void PrefetchAll(CommandContext& ctx, Store* store, const ModelRecord& model) {
   {
     ProgressBar bar(ctx.err(), ctx.err_is_terminal(), "Fetching " + model.name);
@@ -28,7 +34,7 @@ void PrefetchAll(CommandContext& ctx, Store* store, const ModelRecord& model) {
 }
 
 // `models pull NAME[:VERSION]` from BentoCloud.
-void PullFromCloud(CommandContext& ctx, const std::string& source, bool prefetch) {
+void PullFromCloud(CommandContext& ctx, const std::string& source, bool prefetch, bool strict) {
   const Tag tag = ctx.ParseTagArgument(source);
   const auto config = remote::BentoCloudConfigFromEnvironment([&ctx](const char* v) { return ctx.Getenv(v); });
   auto store = ctx.OpenStore(Store::Access::kWrite);
@@ -39,10 +45,12 @@ void PullFromCloud(CommandContext& ctx, const std::string& source, bool prefetch
   {
     ProgressBar bar(ctx.err(), ctx.err_is_terminal(), "Downloading " + tag.name);
     result = PullFromBentoCloud(store.get(), &cloud, sources->client(), sources->retry(), tag,
-                                [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });
+                                [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); }, strict);
   }
   const ModelRecord& model = result.model;
-  if (result.already_registered) {
+  if (result.made_strict) {
+    PrintMadeStrict(ctx, model);
+  } else if (result.already_registered) {
     ctx.out() << QuotedTag(model) << " is already in the store; nothing to do." << std::endl;
   } else if (result.downloaded) {
     ctx.out() << QuotedTag(model) << " downloaded (" << HumanSize(model.size) << ")." << std::endl;
@@ -65,6 +73,7 @@ void AddPull(CLI::App& models, CommandContext& ctx) {
   auto token = std::make_shared<std::string>();
   auto token_file = std::make_shared<std::string>();
   auto prefetch = std::make_shared<bool>(false);
+  auto strict = std::make_shared<bool>(false);
   cmd->add_option("source", *source,
                   "hf://org/name[@revision] (revision: branch, tag or commit; default main), or a BentoCloud "
                   "model NAME[:VERSION] (BENTO_CLOUD_API_ENDPOINT, BENTO_CLOUD_API_KEY)")
@@ -80,6 +89,10 @@ void AddPull(CLI::App& models, CommandContext& ctx) {
                   "(keeps it out of the process list)")
       ->excludes("--token");
   cmd->add_flag("--prefetch", *prefetch, "fetch every file now, with a progress bar");
+  cmd->add_flag("--strict", *strict,
+                "always read this model's files whole: no byte of a file is served before all of it is "
+                "fetched and matched its digest, wherever it is read (certainty over latency; pulling "
+                "again with --strict makes a registered model strict)");
   cmd->callback([=, &ctx] {
     if (!source->starts_with("hf://")) {
       // A BentoCloud tag has no '/' or ':' before its version; anything
@@ -94,7 +107,7 @@ void AddPull(CLI::App& models, CommandContext& ctx) {
         throw Error(ErrorCode::kInvalidArgument,
                     "--name, --include, --exclude, --token and --token-file apply to hf:// pulls only");
       }
-      PullFromCloud(ctx, *source, *prefetch);
+      PullFromCloud(ctx, *source, *prefetch, *strict);
       return;
     }
     if (!token_file->empty()) *token = ctx.ReadTokenFile(*token_file);
@@ -111,10 +124,13 @@ void AddPull(CLI::App& models, CommandContext& ctx) {
     auto store = ctx.OpenStore(Store::Access::kWrite);
     RemoteSources* sources = store->remote_sources();
     RegisterRequest request = PlanHfPull(options, sources->client(), sources->retry());
+    request.strict = *strict;
     sources->RememberToken(options.config);
     RegisterResult result = store->RegisterRemote(request);
     const ModelRecord& model = result.model;
-    if (result.already_registered) {
+    if (result.made_strict) {
+      PrintMadeStrict(ctx, model);
+    } else if (result.already_registered) {
       ctx.out() << QuotedTag(model) << " is already registered at commit " << model.origin.commit
                 << "; nothing to do." << std::endl;
     } else {

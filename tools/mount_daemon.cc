@@ -145,6 +145,7 @@ void Serve(const DaemonOptions& options, int ready_fd) {
     TuneAllocator();
     ::signal(SIGPIPE, SIG_IGN);  // a caller's closed pipe is an error to report, not a reason to die
     std::shared_ptr<Store> store = Store::Open(options.home, Store::Access::kWrite);
+    store->SetStrictReads(options.strict);
     const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count();
     fs::ModelTree tree(store.get(), options.latest_as_file, now);
@@ -152,15 +153,18 @@ void Serve(const DaemonOptions& options, int ready_fd) {
     fs::MountSession session(&filesystem,
                              {options.mountpoint, options.home.string(), options.allow_other, options.debug});
     store->SetChangeListener([&filesystem](const std::string& name) { filesystem.ModelChanged(name); });
+    store->SetDiscardListener([&filesystem](const std::string& id) { filesystem.ContentDiscarded(id); });
     {
       ControlServer control(options.home / "control.sock", [&](ControlRequest& request) {
         return ServeCommand(store, options.mountpoint, request);
       });
-      spdlog::info("serving store {} at {}", options.home.string(), options.mountpoint.string());
+      spdlog::info("serving store {} at {}{}", options.home.string(), options.mountpoint.string(),
+                   options.strict ? " (strict: remote files are verified whole before a byte is served)" : "");
       report("ok");
       session.Run();
     }
     store->SetChangeListener(nullptr);
+    store->SetDiscardListener(nullptr);
     spdlog::info("unmounted {}", options.mountpoint.string());
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

@@ -14,6 +14,8 @@ struct DaemonOptions {
   bool foreground = false;
   bool allow_other = false;
   bool latest_as_file = false;
+  bool strict = false;  // Store::SetStrictReads
+
   bool debug = false;
   std::string log_level;
 };

@@ -298,8 +298,9 @@ class RegistrationTest(HfPullTestCase):
         self.assertEqual(total, stats["remote_registered_bytes"])
         self.assertEqual(0, stats["remote_fetched_bytes"])
         self.assertIsNone(stats["fetch_limit_bytes"])
-        self.assertEqual([{"tag": tag, "registered_bytes": total, "fetched_bytes": 0}],
-                         stats["remote_models"])
+        self.assertEqual(0, stats["remote_digest_mismatches"])
+        self.assertEqual([{"tag": tag, "registered_bytes": total, "fetched_bytes": 0,
+                           "strict": False}], stats["remote_models"])
 
         # Through the mount: the tree and real sizes, before anything is fetched.
         mp = self.mount_hf()

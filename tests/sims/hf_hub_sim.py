@@ -97,6 +97,9 @@ FAULTS  (add_fault(kind, path="*", count=1, skip=0, server="any", method=None, r
                                                 served stay the real ones. Use count=None to keep
                                                 listing and HEAD consistent with each other.
   ignore_range    -                             GET of file bytes with a Range: 200 + whole body
+  shift           by=4096                       GET of file bytes with a Range: 206 with the requested
+                                                Content-Range and length, but the bytes from `by`
+                                                earlier in the file (from byte 0 at most)
   Aliases: "500", "503", "429", "delay", "throttle", "wrong_bytes", "close".
   Expired CDN URLs: configure(url_ttl=-1) makes every new Location already expired (CDN 403).
 
@@ -174,7 +177,8 @@ LFS_POINTER_FMT = "version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsi
 # body faults need a GET answered 200/206 with a non-empty body (file content or API JSON)
 BODY_FAULTS = ("reset", "truncate", "corrupt")
 ANY_FAULTS = ("status", "rate_limit", "slow", "html", "json_garbage", "drop")
-FAULT_KINDS = BODY_FAULTS + ANY_FAULTS + ("size_mismatch", "ignore_range")
+RANGE_FAULTS = ("ignore_range", "shift")
+FAULT_KINDS = BODY_FAULTS + ANY_FAULTS + ("size_mismatch",) + RANGE_FAULTS
 FAULT_ALIASES = {"500": ("status", {"status": 500}), "http_500": ("status", {"status": 500}),
                  "503": ("status", {"status": 503}), "429": ("rate_limit", {}),
                  "delay": ("slow", {}), "throttle": ("slow", {}), "wrong_bytes": ("corrupt", {}),
@@ -368,7 +372,7 @@ class Fault:
         if server not in ("any", "hub", "cdn"):
             raise ValueError("fault server must be any|hub|cdn, not %r" % (server,))
         known = {"after_bytes", "status", "retry_after", "body", "offset", "rate", "delay",
-                 "delta", "size", "content_type", "message", "error_code"}
+                 "delta", "size", "content_type", "message", "error_code", "by"}
         bad = set(params) - known
         if bad:
             raise ValueError("unknown fault parameter(s): %s" % ", ".join(sorted(bad)))
@@ -669,7 +673,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if kind == "size_mismatch":
                 adj = fault
                 fault = None
-            resp = plan.build(adj, kind == "ignore_range", kind not in BODY_FAULTS + ("slow",))
+            resp = plan.build(adj, kind == "ignore_range", kind not in BODY_FAULTS + ("slow", "shift"))
             if kind == "ignore_range":
                 fault = None
         self._send(resp, fault, plan)
@@ -705,6 +709,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         limit = length
         flip = None
         rate = None
+        shift = 0
         if kind == "reset":
             limit = max(0, min(int(fault.get("after_bytes", 0)), length))
         elif kind == "truncate":
@@ -719,7 +724,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif kind == "slow":
             rate = fault.get("rate")
             rate = float(rate) if rate else None
-        self._stream(resp, limit, flip, rate, plan)
+        elif kind == "shift" and resp.file is not None:
+            shift = min(resp.start, int(fault.get("by", 4096)))
+        self._stream(resp, limit, flip, rate, plan, shift)
         if kind == "truncate":
             self.close_connection = True
         elif kind == "reset":
@@ -735,7 +742,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             self.sim._account(self.role, None, None, n, self._entry)
 
-    def _stream(self, resp, limit, flip, rate, plan):
+    def _stream(self, resp, limit, flip, rate, plan, shift=0):
         sock = self.connection
         pos = 0
         t0 = time.monotonic()
@@ -746,7 +753,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             data = None
             if fd is None:
                 data = memoryview(resp.body if resp.file is None else resp.file.data)
-            base = resp.start if resp.file is not None else 0
+            base = resp.start - shift if resp.file is not None else 0
             while pos < limit:
                 n = min(SEND_CHUNK, limit - pos)
                 if rate:
@@ -1263,7 +1270,7 @@ class HubSim:
             return False
         if k in BODY_FAULTS:
             return method == "GET" and plan.cls in ("content", "api")
-        if k == "ignore_range":
+        if k in RANGE_FAULTS:
             return method == "GET" and plan.cls == "content" and plan.has_range
         if k == "size_mismatch":
             return plan.cls == "api" or (plan.cls in ("content", "redirect") and plan.file is not None

@@ -478,6 +478,21 @@ class HubSimTest(unittest.TestCase):
         r = request(self.url("/org/model/resolve/main/config.json"))
         self.assertEqual((r.body[0], r.body[1:]), (self.config[0] ^ 0xFF, self.config[1:]))
 
+    def test_fault_shift(self):
+        self.sim.add_fault("shift", "*.safetensors", count=2, by=4096)
+        conn, r = self.cdn_get("bytes=10000-19999")
+        self.assertEqual((r.status, r.getheader("Content-Range")),
+                         (206, "bytes 10000-19999/%d" % len(self.big)))
+        self.assertEqual(r.read(), self.big[10000 - 4096:20000 - 4096])
+        conn.close()
+        # from byte 0 at most
+        conn, r = self.cdn_get("bytes=1000-1999")
+        self.assertEqual(r.read(), self.big[0:1000])
+        conn.close()
+        conn, r = self.cdn_get("bytes=10000-19999")
+        self.assertEqual(r.read(), self.big[10000:20000])
+        conn.close()
+
     def test_fault_slow(self):
         self.sim.add_fault("slow", "*.safetensors", rate=1 * MiB)
         t0 = time.monotonic()

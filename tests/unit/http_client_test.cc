@@ -71,6 +71,7 @@ class H(http.server.BaseHTTPRequestHandler):
             code, hdrs = 206, [("Content-Range", "bytes %d-%d/%d" % (first + shift, last + shift, len(data)))]
         body = data[first : last + 1]
         if how == "short": return self.send(code, body[: (len(body) + 1) // 2], hdrs)
+        if how == "long": return self.send(code, data[first : last + 1 + 4096], hdrs)
         if cut is None or self.command == "HEAD": return self.send(code, body, hdrs)
         self.send(code, body[:cut], hdrs, length=len(body))
         self.wfile.flush()
@@ -97,6 +98,7 @@ class H(http.server.BaseHTTPRequestHandler):
         if kind == "reset": return self.data(q, cut=int(q["at"]) if bump(u.path) <= int(q["times"]) else None, how="reset")
         if kind == "truncate": return self.data(q, cut=int(q["at"]), how="close")
         if kind == "short": return self.data(q, how="short")
+        if kind == "long": return self.data(q, how="long")
         if kind == "status": return self.send(int(arg), b"<html>error page</html>", [("X-Error-Code", "Boom"), ("X-Error-Message", "It broke")])
         if kind == "flaky" and bump(u.path) <= int(q["fail"]): return self.send(int(q.get("code", 500)), b"try again")
         if kind == "ratelimit" and bump(u.path) == 1: return self.send(429, b"slow down", [("Retry-After", q["after"])])
@@ -598,6 +600,9 @@ TEST_CASE("Truncated and mismatched bodies are detected", "[remote][retry]") {
   // A Content-Range other than the one asked for is never delivered.
   CHECK_THROWS_WITH(FetchInto(RetryingFetch(&client, &patient), server.Url("/data?shift=1"), {10, 19}),
                     Catch::Contains("Content-Range \"bytes 11-20/2097152\""));
+  // Nor a 206 whose body is longer than its Content-Range says.
+  CHECK_THROWS_WITH(FetchInto(RetryingFetch(&client, &patient), server.Url("/long"), {10, 19}),
+                    Catch::Contains("a body of 4106 bytes with Content-Range \"bytes 10-19/2097152\""));
 }
 
 TEST_CASE_METHOD(RetryFixture, "Range fetches cope with servers and answers of every kind", "[remote][retry]") {

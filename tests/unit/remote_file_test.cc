@@ -1,7 +1,10 @@
 // tests/unit/remote_file_test.cc — src/remote_file.h over an in-memory
 // RangeFetcher: bytes served as fetched, the digest checked once the file is
 // complete (sha256 and git blob sha1 ids), on_verified called exactly once,
-// and a mismatch discarding every fetched byte so the next read fetches again.
+// a mismatch discarding every fetched byte so the next read fetches again
+// (and reported once to on_mismatch), files of one segment verified before
+// any byte is served, and strict reading (FetchWhole, a strict
+// RemoteFileReader) serving nothing before the whole file matched.
 #include "src/remote_file.h"
 
 #include <catch2/catch.hpp>
@@ -16,6 +19,7 @@
 
 #include "remote/range_fetcher.h"
 #include "src/catalog_records.h"
+#include "src/remote_file_reader.h"
 #include "src/segment_map.h"
 #include "tests/unit/test_util.h"
 #include "util/digest.h"
@@ -82,11 +86,16 @@ struct Harness {
   TempDir dir{"remotefile"};
   std::shared_ptr<Source> source = std::make_shared<Source>();
   std::atomic<int> verified_calls{0};
+  // What on_mismatch saw: the digest found, and the segments still present.
+  std::vector<std::pair<std::string, size_t>> mismatches;
 
   std::unique_ptr<RemoteFile> Make(const std::string& id, uint64_t size, const std::string& name = "staged") {
-    return std::make_unique<RemoteFile>(id, dir / name, size, SegmentMap(size, kSegment),
-                                        std::make_unique<MemoryFetcher>(source), Opts(),
-                                        [this] { ++verified_calls; });
+    return std::make_unique<RemoteFile>(
+        id, dir / name, size, SegmentMap(size, kSegment), std::make_unique<MemoryFetcher>(source), Opts(),
+        [this] { ++verified_calls; },
+        [this](RemoteFile& file, const std::string& actual) {
+          mismatches.emplace_back(actual, file.lazy().Snapshot().count());
+        });
   }
 };
 
@@ -317,6 +326,119 @@ TEST_CASE("RemoteFile: only remote ids are accepted", "[remote_file]") {
   Harness h;
   CHECK(ThrownCode([&] { h.Make("not an id", 10); }) == "kInvalidArgument");
   CHECK(ThrownCode([&] { h.Make(std::string(33, 'x'), 10); }) == "kInvalidArgument");
+}
+
+TEST_CASE("RemoteFile: a mismatch is reported once, after every byte is gone", "[remote_file]") {
+  Harness h;
+  const std::string good = RandomBytes(5 * kSegment + 7, 21);
+  std::string corrupt = good;
+  corrupt[kSegment + 1] ^= 0x40;
+  h.source->Set(corrupt);
+  auto f = h.Make(Sha256Id(good), good.size());
+  const uint64_t generation = f->generation();
+  std::string buf(good.size(), '\0');
+  CHECK(ThrownCode([&] { f->ReadAt(0, good.size(), buf.data()); }) == "kCorruption");
+  REQUIRE(h.mismatches.size() == 1);
+  CHECK(h.mismatches[0].first == Sha256::Digest(corrupt.data(), corrupt.size()));
+  CHECK(h.mismatches[0].second == 0);  // nothing staged when it was told
+  CHECK(f->generation() == generation + 1);
+  CHECK(h.verified_calls == 0);
+  // The next read fetches from byte 0; once right, nothing more is reported.
+  h.source->Set(good);
+  CHECK(Read(*f, 0, good.size()) == good);
+  CHECK(h.mismatches.size() == 1);
+}
+
+// A file of one segment arrives whole with the first read of any of it, so
+// it is checked before that read returns a byte.
+TEST_CASE("RemoteFile: a file of one segment is verified before any byte is served", "[remote_file]") {
+  Harness h;
+  const std::string good = RandomBytes(kSegment - 100, 22);
+  std::string corrupt = good;
+  corrupt[kSegment / 2] ^= 0x01;
+  h.source->Set(corrupt);
+  auto f = h.Make(Sha256Id(good), good.size());
+  std::string buf(4096, '\0');
+  CHECK(ThrownCode([&] { f->ReadAt(0, 4096, buf.data()); }) == "kCorruption");
+  std::vector<FileReader::Segment> views;
+  CHECK(ThrownCode([&] { f->ReadSegments(8192, 4096, &views); }) == "kCorruption");
+  CHECK(views.empty());
+  CHECK(h.mismatches.size() == 2);
+  h.source->Set(good);
+  CHECK(f->ReadSegments(8192, 4096, &views) == 4096);
+  REQUIRE(views.size() == 1);
+  CHECK(std::string_view(views[0].buffer->data() + views[0].offset, views[0].length) ==
+        std::string_view(good).substr(8192, 4096));
+  CHECK(f->verified());
+}
+
+TEST_CASE("RemoteFile: FetchWhole serves nothing before the whole file matched", "[remote_file]") {
+  Harness h;
+  const std::string good = RandomBytes(9 * kSegment + 321, 23);
+  std::string corrupt = good;
+  corrupt[8 * kSegment + 3] ^= 0x10;  // in the last segments: found only at the end
+  h.source->Set(corrupt);
+  auto f = h.Make(Sha256Id(good), good.size());
+
+  SECTION("FetchWhole") {
+    CHECK(ThrownCode([&] { f->FetchWhole(); }) == "kCorruption");
+    CHECK(h.source->served == corrupt.size());
+    CHECK(h.mismatches.size() == 1);
+    CHECK(f->lazy().Snapshot().count() == 0);
+    h.source->Set(good);
+    f->FetchWhole();
+    CHECK(f->verified());
+    CHECK(h.verified_calls == 1);
+    const uint64_t served = h.source->served;
+    f->FetchWhole();  // verified: nothing more
+    CHECK(h.source->served == served);
+  }
+  SECTION("a strict reader, a 10-byte read at the end") {
+    std::shared_ptr<RemoteFile> shared(std::move(f));
+    RemoteFileReader strict(shared, /*strict=*/true);
+    RemoteFileReader lax(shared, /*strict=*/false);
+    std::string buf(10, '\0');
+    CHECK(ThrownCode([&] { strict.ReadAt(good.size() - 10, 10, buf.data()); }) == "kCorruption");
+    // It served none of the wrong bytes, so it goes on: fetched afresh.
+    h.source->Set(good);
+    CHECK(strict.ReadAt(good.size() - 10, 10, buf.data()) == 10);
+    CHECK(buf == good.substr(good.size() - 10));
+    CHECK(strict.verified());
+    CHECK(h.source->served == corrupt.size() + good.size());
+    // A lax reader opened before the mismatch may have served wrong bytes:
+    // it fails from now on.
+    CHECK(ThrownCode([&] { lax.ReadAt(0, 10, buf.data()); }) == "kCorruption");
+  }
+  SECTION("a lax reader serves the bytes it has") {
+    RemoteFileReader lax(std::shared_ptr<RemoteFile>(std::move(f)), /*strict=*/false);
+    std::string buf(10, '\0');
+    CHECK(lax.ReadAt(good.size() - 10, 10, buf.data()) == 10);
+    CHECK(h.source->served == good.size() - 9 * kSegment);
+    CHECK_FALSE(lax.verified());
+  }
+}
+
+TEST_CASE("RemoteFile: concurrent FetchWhole calls fetch once", "[remote_file]") {
+  Harness h;
+  const std::string data = RandomBytes(12 * kSegment + 5, 24);
+  h.source->Set(data);
+  auto f = h.Make(Sha256Id(data), data.size());
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      try {
+        f->FetchWhole();
+      } catch (...) {
+        ++failed;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(failed == 0);
+  CHECK(f->verified());
+  CHECK(h.verified_calls == 1);
+  CHECK(h.source->served == data.size());
 }
 
 }  // namespace

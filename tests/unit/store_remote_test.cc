@@ -2,7 +2,8 @@
 // Hub simulator (sim_fixture.h): PlanHfPull + RegisterRemote fetch nothing,
 // OpenFile fetches lazily and the verified content becomes chunks, Prefetch,
 // eviction, the fetch limit, deletion of staged bytes and resuming a partial
-// fetch after the store is reopened.
+// fetch after the store is reopened; a digest mismatch dropping every staged
+// byte at once (and counted), and strict reads.
 //
 // Each test case uses its own repo of the shared simulator ("remote/<x>"),
 // and counts the bytes the simulator served from a baseline taken when the
@@ -24,6 +25,7 @@
 #include "src/catalog_records.h"
 #include "src/hf_pull.h"
 #include "src/remote_file_reader.h"
+#include "src/segment_map.h"
 #include "src/store.h"
 #include "src/tag.h"
 #include "tests/unit/sim_fixture.h"
@@ -73,6 +75,9 @@ const std::map<std::string, std::map<std::string, std::string>>& Repos() {
     r["remote/limitpartial"] = {{"a.safetensors", RandomBytes(8 * kMiB, 204)},
                                 {"b.safetensors", RandomBytes(8 * kMiB, 205)}};
     r["remote/empty"] = {{"empty.txt", ""}, {"config.json", "{}\n"}};
+    r["remote/mismatch"] = {{"big.safetensors", RandomBytes(8 * kMiB, 206)}};
+    r["remote/strictmodel"] = {{"big.safetensors", RandomBytes(8 * kMiB, 207)}};
+    r["remote/strictstore"] = {{"big.safetensors", RandomBytes(8 * kMiB, 208)}};
     for (const auto& [repo, files] : r) {
       for (const auto& [path, data] : files) WriteFile(Sim().repos() / repo / "main" / path, data);
     }
@@ -632,6 +637,91 @@ TEST_CASE("Store: verify of a store holding remote models", "[store_remote]") {
   VerifyReport one = f.store->Verify(ParseTag(model.name));
   CHECK(one.ok());
   CHECK(one.bytes >= f.TotalSize());  // every fetched byte was read back
+}
+
+// Armed for one repo of the shared simulator, cleared when the case ends.
+struct CdnFault {
+  CdnFault(SimHub& sim, const std::string& kind, const std::string& repo) : sim(sim) {
+    sim.Control("/_sim/faults", R"({"kind": ")" + kind + R"(", "repo": ")" + repo +
+                                    R"(", "server": "cdn", "method": "GET", "count": -1})");
+  }
+  ~CdnFault() { sim.ClearFaults(); }
+  SimHub& sim;
+};
+
+TEST_CASE("Store: a digest mismatch drops the staged bytes at once, and is counted", "[store_remote]") {
+  RemoteStore f("remote/mismatch");
+  const std::string& data = f.files["big.safetensors"];
+  ModelRecord model = f.Register();
+  const std::string id = f.RemoteIdOf(model, "big.safetensors");
+  const uint64_t before = f.store->FetchedStats().digest_mismatches;
+  std::unique_ptr<FileReader> held;
+  {
+    CdnFault fault(f.sim, "corrupt", "remote/mismatch");
+    {
+      // Served as fetched (the default mode cannot know yet), and staged.
+      auto reader = f.store->OpenFile(model, "big.safetensors");
+      std::string buf(4096, '\0');
+      REQUIRE(reader->ReadAt(5 * kMiB, buf.size(), buf.data()) == buf.size());
+    }
+    CHECK(f.store->FetchedStats().fetched > 0);
+    held = f.store->OpenFile(model, "big.safetensors");
+    auto reader = f.store->OpenFile(model, "big.safetensors");
+    CHECK(ThrownCode([&] { ReadAll(*reader); }) == "kCorruption");
+  }
+  // With both readers still open: the index says nothing is staged, and the
+  // mismatch is counted.
+  auto state = f.store->catalog().FindFetchState(id);
+  REQUIRE(state);
+  auto map = SegmentMap::Decode(state->segments);
+  REQUIRE(map);
+  CHECK(map->count() == 0);
+  FetchStats stats = f.store->FetchedStats();
+  CHECK(stats.fetched == 0);
+  CHECK(stats.digest_mismatches == before + 1);
+  // A reader opened before the mismatch fails from now on; a new one is right.
+  std::string buf(4096, '\0');
+  CHECK(ThrownCode([&] { held->ReadAt(0, buf.size(), buf.data()); }) == "kCorruption");
+  auto fresh = f.store->OpenFile(model, "big.safetensors");
+  CHECK(ReadAll(*fresh) == data);
+  held.reset();
+  fresh.reset();
+  CHECK(f.WaitMaterialized(id));
+  f.Reopen();
+  CHECK(f.store->FetchedStats().digest_mismatches == before + 1);
+}
+
+TEST_CASE("Store: strict reads serve nothing before the whole file matched", "[store_remote]") {
+  const bool by_model = GENERATE(true, false);
+  RemoteStore f(by_model ? "remote/strictmodel" : "remote/strictstore");
+  const std::string& data = f.files["big.safetensors"];
+  RegisterRequest request = f.Plan();
+  request.strict = by_model;
+  ModelRecord model = f.store->RegisterRemote(request).model;
+  CHECK(model.strict == by_model);
+  CHECK(f.store->Get(ParseTag(model.name)).strict == by_model);
+  f.store->SetStrictReads(!by_model);
+  std::string buf(4096, '\0');
+  {
+    CdnFault fault(f.sim, "shift", f.repo);
+    auto reader = f.store->OpenFile(model, "big.safetensors");
+    CHECK(ThrownCode([&] { reader->ReadAt(7 * kMiB, buf.size(), buf.data()); }) == "kCorruption");
+    CHECK(f.Served("big.safetensors") == data.size());
+  }
+  auto reader = f.store->OpenFile(model, "big.safetensors");
+  REQUIRE(reader->ReadAt(7 * kMiB, buf.size(), buf.data()) == buf.size());
+  CHECK(buf == data.substr(7 * kMiB, buf.size()));
+  CHECK(reader->verified());
+  CHECK(f.Served("big.safetensors") == 2 * data.size());
+  // Pulling the same commit again with strict makes a lax model strict.
+  if (!by_model) {
+    request.strict = true;
+    RegisterResult again = f.store->RegisterRemote(request);
+    CHECK(again.already_registered);
+    CHECK(again.made_strict);
+    CHECK(f.store->Get(ParseTag(model.name)).strict);
+    CHECK_FALSE(f.store->RegisterRemote(request).made_strict);
+  }
 }
 
 }  // namespace
