@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/disk_space.h"
 #include "util/error.h"
 #include "util/hex.h"
 
@@ -41,14 +42,17 @@ struct RemoteCache::Slot {
 
 RemoteCache::RemoteCache(std::filesystem::path staging_dir, cache::Index* index,
                          RemoteSources* sources, Materializer materializer,
-                         std::function<void()> after_growth, LazyFile::Options options)
+                         std::function<void()> after_growth, SpaceMaker make_space,
+                         LazyFile::Options options)
     : dir_(std::move(staging_dir)),
       index_(index),
       sources_(sources),
       materializer_(std::move(materializer)),
       after_growth_(std::move(after_growth)),
+      make_space_(std::move(make_space)),
       options_([&] {
         options.memory_budget = std::make_shared<MemoryBudget>(kSegmentMemory);
+        options.make_room = [this](uint64_t n) { MakeRoom(n); };
         return options;
       }()) {
   std::error_code ec;
@@ -140,6 +144,20 @@ void RemoteCache::Checkpoint(Slot* slot, RemoteFile* file, bool durable) {
     slot->checkpointed_segments = snapshot.count();
   } catch (const std::exception& e) {
     spdlog::warn("cannot record the fetch progress of {}: {}", remote_id::Describe(slot->id), e.what());
+  }
+}
+
+void RemoteCache::MakeRoom(uint64_t bytes) {
+  if (BulkWritableBytes(dir_) >= bytes) return;
+  {
+    std::lock_guard<std::mutex> lock(room_mu_);
+    if (BulkWritableBytes(dir_) < bytes && make_space_) make_space_(bytes);
+  }
+  try {
+    RequireRoomFor(dir_, bytes, "the store's staging files");
+  } catch (const Error& e) {
+    spdlog::error("a fetch stopped: {}", e.what());
+    throw;
   }
 }
 

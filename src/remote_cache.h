@@ -47,15 +47,21 @@ class RemoteCache {
 
   // Ingests the verified staging file of content `id`; throws on failure.
   using Materializer = std::function<void(const std::string& id, const std::filesystem::path& staging)>;
+  // Frees at least `bytes` of disk space if it can (evicting fetched
+  // contents no one reads); throws nothing.
+  using SpaceMaker = std::function<void(uint64_t bytes)>;
 
   // *index and *sources must outlive the cache. `after_growth` runs on the
   // background thread, with no lock held, after each materialization and
   // after the last reader of a partly fetched content leaves: the moments
   // the fetched data it holds has grown (the store enforces its limit).
-  // options.memory_budget is replaced by the cache's own.
+  // options.memory_budget is replaced by the cache's own. Before fetched
+  // bytes would eat into the room kept for the index (util/disk_space.h),
+  // `make_space` is asked for it; if it cannot, the fetch fails with
+  // Error(kNoSpace) and a logged error.
   RemoteCache(std::filesystem::path staging_dir, cache::Index* index, RemoteSources* sources,
               Materializer materializer, std::function<void()> after_growth,
-              LazyFile::Options options = {});
+              SpaceMaker make_space = nullptr, LazyFile::Options options = {});
   // Finishes pending materializations and checkpoints every open file.
   ~RemoteCache();
   RemoteCache(const RemoteCache&) = delete;
@@ -90,6 +96,8 @@ class RemoteCache {
   struct Slot;
 
   void Checkpoint(Slot* slot, RemoteFile* file, bool durable);
+  // LazyFile::Options::make_room of every file.
+  void MakeRoom(uint64_t bytes);
   void Materialize(const std::shared_ptr<Slot>& slot);
   void Enqueue(const std::string& id);
   void WorkerLoop();
@@ -99,6 +107,8 @@ class RemoteCache {
   RemoteSources* const sources_;
   const Materializer materializer_;
   const std::function<void()> after_growth_;
+  const SpaceMaker make_space_;
+  std::mutex room_mu_;  // one MakeRoom() frees space at a time
   const LazyFile::Options options_;  // memory_budget: one of kSegmentMemory bytes
 
   mutable std::mutex mu_;
