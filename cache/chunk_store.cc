@@ -150,8 +150,8 @@ void ChunkStore::DropReaders() {
   readers_.clear();
 }
 
-std::unique_ptr<ChunkWriter> ChunkStore::NewWriter(bool fresh_packs) {
-  return std::unique_ptr<ChunkWriter>(new ChunkWriter(this, !fresh_packs));
+std::unique_ptr<ChunkWriter> ChunkStore::NewWriter(bool fresh_packs, uint64_t reserve) {
+  return std::unique_ptr<ChunkWriter>(new ChunkWriter(this, !fresh_packs, reserve));
 }
 
 }  // namespace modelfs::cache

@@ -21,6 +21,7 @@
 #include "cache/index.h"
 #include "cache/pack_format.h"
 #include "cache/pack_reader.h"
+#include "util/disk_space.h"
 
 namespace modelfs::cache {
 
@@ -55,7 +56,9 @@ class ChunkStore {
 
   // A writer appends to the newest pack when it has room, unless
   // `fresh_packs` (GC compaction must not append to a pack it may delete).
-  std::unique_ptr<ChunkWriter> NewWriter(bool fresh_packs = false);
+  // Its appends leave `reserve` bytes free on the disk (util/disk_space.h).
+  std::unique_ptr<ChunkWriter> NewWriter(bool fresh_packs = false,
+                                         uint64_t reserve = kIndexReserveBytes);
 
   std::vector<PackInfo> ListPacks() const;
   std::filesystem::path PackPath(uint32_t id) const;

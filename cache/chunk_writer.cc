@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 #include <zstd.h>
 
 #include "cache/chunk_store.h"
+#include "util/disk_space.h"
 #include "util/error.h"
 #include "util/file_io.h"
 
@@ -17,10 +20,13 @@ constexpr int kGiveUpAfter = 4;          // failures before probing sparsely
 constexpr uint64_t kProbeInterval = 32;  // then try one chunk in this many
 // Compression must save at least 1/8 of the chunk to be worth a decode on read.
 bool SavesEnough(size_t raw, size_t compressed) { return compressed <= raw - raw / 8; }
+// Free space is checked before each of these many bytes is appended.
+constexpr uint64_t kRoomStep = 1 << 20;
 
 }  // namespace
 
-ChunkWriter::ChunkWriter(ChunkStore* store, bool append_to_last_pack) : store_(store) {
+ChunkWriter::ChunkWriter(ChunkStore* store, bool append_to_last_pack, uint64_t reserve)
+    : store_(store), reserve_(reserve) {
   const auto packs = store_->ListPacks();
   for (const auto& p : packs) next_pack_id_ = std::max(next_pack_id_, p.id + 1);
   // Append to the newest pack when it has room, so small saves do not each
@@ -82,6 +88,11 @@ void ChunkWriter::Relocate(const RecordHeader& header, const char* payload) {
 
 void ChunkWriter::Append(const RecordHeader& header, const char* payload) {
   const size_t record_size = kRecordHeaderSize + header.stored_size;
+  if (stored_bytes_ + record_size > room_checked_until_) {
+    RequireRoomFor(store_->dir(), std::max<uint64_t>(kRoomStep, record_size), "the store's packs",
+                   reserve_);
+    room_checked_until_ = stored_bytes_ + std::max<uint64_t>(kRoomStep, record_size);
+  }
   if (!has_current_ || packs_[current_pack_].writer->size() + record_size > kMaxPackSize) {
     OpenPack();
   }

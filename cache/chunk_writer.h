@@ -6,6 +6,8 @@
 // locations to a batch, and the caller has written that batch and called
 // Committed(). A writer destroyed before Committed() rolls its packs back
 // (and if the process dies instead, ChunkStore::Recover() does it later).
+// Appends throw Error(kNoSpace) rather than take the room the disk keeps
+// for the index (util/disk_space.h).
 #pragma once
 
 #include <cstdint>
@@ -54,7 +56,7 @@ class ChunkWriter {
 
  private:
   friend class ChunkStore;
-  ChunkWriter(ChunkStore* store, bool append_to_last_pack);
+  ChunkWriter(ChunkStore* store, bool append_to_last_pack, uint64_t reserve);
 
   void Append(const RecordHeader& header, const char* payload);
   void OpenPack();
@@ -67,6 +69,7 @@ class ChunkWriter {
   };
 
   ChunkStore* store_;
+  const uint64_t reserve_;  // free bytes appends leave on the disk
   std::map<uint32_t, TouchedPack> packs_;
   uint32_t current_pack_ = 0;
   bool has_current_ = false;
@@ -75,6 +78,8 @@ class ChunkWriter {
   bool committed_ = false;
   uint64_t new_chunks_ = 0;
   uint64_t stored_bytes_ = 0;
+  // Appends up to here fit in the free space left to bulk data (see util/disk_space.h).
+  uint64_t room_checked_until_ = 0;
 
   // Compression probe: after a few chunks of a file fail to compress, only
   // every kProbeInterval-th chunk is tried (weights rarely compress).

@@ -1,15 +1,20 @@
 // cache/garbage_collector.h — reclaims the space of chunks nothing references.
 //
 // The caller (the store core, which knows the catalog) names the live chunks.
-// Every other chunk is dropped from the index; packs left without live data
-// are deleted and packs with enough dead data are compacted by copying their
-// live records into fresh packs. The switch is one index batch: a crash at
-// any point leaves a consistent store whose leftovers ChunkStore::Recover()
-// removes.
+// Every other chunk is dropped from the index and packs left without live
+// data are deleted first, which frees space without writing any. Then packs
+// with enough dead data are compacted by copying their live records into
+// fresh packs, those with the least live data first, in rounds that fit the
+// free space (less kCompactionReserveBytes, util/disk_space.h): each round
+// frees room for the next. A pack that does not fit is left as it is and counted.
+// Each step is one index batch: a crash at any point leaves a consistent
+// store whose leftovers ChunkStore::Recover() removes.
 #pragma once
 
 #include <cstdint>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "cache/chunk_hash.h"
 #include "cache/chunk_store.h"
@@ -24,6 +29,10 @@ struct GcResult {
   uint64_t packs_compacted = 0;
   uint64_t bytes_before = 0;  // committed pack bytes before
   uint64_t bytes_after = 0;
+  // Packs worth compacting that the free space could not hold a copy of.
+  uint64_t packs_too_big = 0;
+  uint64_t garbage_left = 0;   // their dead bytes
+  uint64_t space_needed = 0;   // free space the smallest of them needed
 };
 
 struct GcEstimate {
@@ -42,7 +51,15 @@ class GarbageCollector {
   // How much a Collect() with this live set could reclaim, without writing.
   GcEstimate Estimate(const ChunkSet& live) const;
 
+  struct LiveChunk;
+  struct PackUsage;
+
  private:
+  // Copies the live chunks of `round` to fresh packs, commits, deletes the
+  // packs copied whole; returns how many.
+  uint64_t CompactRound(std::vector<std::pair<uint32_t, PackUsage*>>& round);
+  void RemovePacks(const std::vector<uint32_t>& ids);
+
   ChunkStore* store_;
   double compact_fraction_;
 };

@@ -4,12 +4,19 @@
 // includes RocksDB headers. Every write goes through a Batch that is applied
 // atomically and, by default, synced to disk before Write() returns: a crash
 // leaves either all of a batch or none of it.
+//
+// A failed write (a full disk) never leaves the index unusable: the batch is
+// not applied, Write() throws, and the database is reopened before the next
+// write (RocksDB would otherwise refuse every later write of the process).
+// While it cannot be reopened for writing, reads go on from a read-only
+// opening. RocksDB's own log goes to spdlog, not to a file in the index.
 #pragma once
 
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -31,6 +38,10 @@ class Index {
   // `modelfs verify --repair` when RocksDB reports damage.
   static std::unique_ptr<Index> Open(const std::filesystem::path& dir, bool read_only,
                                      bool create);
+  // Rebuilds the database in `dir` from whatever of its files RocksDB can
+  // still read (a garbage CURRENT or MANIFEST, a damaged table; records of
+  // a damaged table are lost). REQUIRES: no Index of `dir` is open. Throws Error.
+  static void Repair(const std::filesystem::path& dir);
   ~Index();
   Index(const Index&) = delete;
   Index& operator=(const Index&) = delete;
@@ -42,7 +53,13 @@ class Index {
   void Scan(Column column, std::string_view prefix,
             const std::function<bool(std::string_view, std::string_view)>& visit) const;
 
+  // Applies `batch` (then empties it). Throws Error (kNoSpace for a full
+  // disk) with nothing applied; the index stays usable (see above).
   void Write(Batch& batch, bool sync = true);
+
+  // Reads every record of every column, checking each block's checksum.
+  // Throws Error(kCorruption) naming the first damage.
+  void CheckEverything() const;
 
   // Drops every key of `column` (used when rebuilding the chunk index).
   void Clear(Column column);
@@ -50,6 +67,7 @@ class Index {
   bool read_only() const { return read_only_; }
 
  private:
+  struct Db;
   struct Impl;
   explicit Index(std::unique_ptr<Impl> impl, bool read_only);
   std::unique_ptr<Impl> impl_;

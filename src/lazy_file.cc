@@ -388,6 +388,7 @@ void LazyFile::VisitPresent(uint64_t offset, size_t n,
 }
 
 void LazyFile::WriteStaging(const char* data, size_t n, uint64_t offset) {
+  if (options_.make_room) options_.make_room(n);
   const bool direct = direct_fd_.valid() && DirectIoAligned(data, offset, n);
   PwriteFull(direct ? direct_fd_.get() : fd_.get(), data, n, offset,
              "staging file " + path_.string());

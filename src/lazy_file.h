@@ -72,6 +72,9 @@ class LazyFile {
     // Shared with the other files read at the same time (see
     // memory_budget.h); null: this file alone bounds what it keeps.
     std::shared_ptr<MemoryBudget> memory_budget = nullptr;
+    // Called before n fetched bytes are written to the staging file: frees
+    // room for them or throws Error(kNoSpace), which fails the fetch.
+    std::function<void(uint64_t n)> make_room = nullptr;
   };
 
   // `present` says which segments the staging file already holds (e.g. a

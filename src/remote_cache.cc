@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/disk_space.h"
 #include "util/error.h"
 #include "util/hex.h"
 
@@ -45,7 +46,7 @@ struct RemoteCache::Slot {
 RemoteCache::RemoteCache(std::filesystem::path staging_dir, cache::Index* index,
                          RemoteSources* sources, Materializer materializer,
                          std::function<void()> after_growth,
-                         std::function<void(const std::string& id)> on_mismatch,
+                         std::function<void(const std::string& id)> on_mismatch, SpaceMaker make_space,
                          LazyFile::Options options)
     : dir_(std::move(staging_dir)),
       index_(index),
@@ -53,8 +54,10 @@ RemoteCache::RemoteCache(std::filesystem::path staging_dir, cache::Index* index,
       materializer_(std::move(materializer)),
       after_growth_(std::move(after_growth)),
       on_mismatch_(std::move(on_mismatch)),
+      make_space_(std::move(make_space)),
       options_([&] {
         options.memory_budget = std::make_shared<MemoryBudget>(kSegmentMemory);
+        options.make_room = [this](uint64_t n) { MakeRoom(n); };
         return options;
       }()) {
   std::error_code ec;
@@ -173,6 +176,20 @@ void RemoteCache::Discarded(Slot* slot, RemoteFile* file, const std::string& act
                 model_tag, path, file->size(), remote_id::Describe(slot->id),
                 remote_id::Describe(slot->id.substr(0, 1) + actual_digest));
   if (on_mismatch_) on_mismatch_(slot->id);
+}
+
+void RemoteCache::MakeRoom(uint64_t bytes) {
+  if (BulkWritableBytes(dir_) >= bytes) return;
+  {
+    std::lock_guard<std::mutex> lock(room_mu_);
+    if (BulkWritableBytes(dir_) < bytes && make_space_) make_space_(bytes);
+  }
+  try {
+    RequireRoomFor(dir_, bytes, "the store's staging files");
+  } catch (const Error& e) {
+    spdlog::error("a fetch stopped: {}", e.what());
+    throw;
+  }
 }
 
 void RemoteCache::CheckpointAll(bool durable) {

@@ -51,6 +51,9 @@ class RemoteCache {
 
   // Ingests the verified staging file of content `id`; throws on failure.
   using Materializer = std::function<void(const std::string& id, const std::filesystem::path& staging)>;
+  // Frees at least `bytes` of disk space if it can (evicting fetched
+  // contents no one reads); throws nothing.
+  using SpaceMaker = std::function<void(uint64_t bytes)>;
 
   // *index and *sources must outlive the cache. `after_growth` runs on the
   // background thread, with no lock held, after each materialization and
@@ -58,11 +61,14 @@ class RemoteCache {
   // the fetched data it holds has grown (the store enforces its limit).
   // `on_mismatch` (may be null) runs with the content's id on the reading
   // thread after each digest mismatch (the store counts them).
-  // options.memory_budget is replaced by the cache's own.
+  // options.memory_budget is replaced by the cache's own. Before fetched
+  // bytes would eat into the room kept for the index (util/disk_space.h),
+  // `make_space` is asked for it; if it cannot, the fetch fails with
+  // Error(kNoSpace) and a logged error.
   RemoteCache(std::filesystem::path staging_dir, cache::Index* index, RemoteSources* sources,
               Materializer materializer, std::function<void()> after_growth,
               std::function<void(const std::string& id)> on_mismatch = nullptr,
-              LazyFile::Options options = {});
+              SpaceMaker make_space = nullptr, LazyFile::Options options = {});
   // Finishes pending materializations and checkpoints every open file.
   ~RemoteCache();
   RemoteCache(const RemoteCache&) = delete;
@@ -99,6 +105,8 @@ class RemoteCache {
   void Checkpoint(Slot* slot, RemoteFile* file, bool durable);
   // `file` failed its digest and dropped its bytes: records, logs, reports.
   void Discarded(Slot* slot, RemoteFile* file, const std::string& actual_digest);
+  // LazyFile::Options::make_room of every file.
+  void MakeRoom(uint64_t bytes);
   void Materialize(const std::shared_ptr<Slot>& slot);
   void Enqueue(const std::string& id);
   void WorkerLoop();
@@ -109,6 +117,8 @@ class RemoteCache {
   const Materializer materializer_;
   const std::function<void()> after_growth_;
   const std::function<void(const std::string& id)> on_mismatch_;
+  const SpaceMaker make_space_;
+  std::mutex room_mu_;  // one MakeRoom() frees space at a time
   const LazyFile::Options options_;  // memory_budget: one of kSegmentMemory bytes
 
   mutable std::mutex mu_;

@@ -65,6 +65,26 @@ std::string ReadWholeFile(const fs::path& path) {
 
 std::string TagString(const ModelRecord& m) { return m.name + ":" + m.version; }
 
+// Deletes every staging file in `dir`; true when there were some.
+bool DropStagingFiles(const fs::path& dir) {
+  std::error_code ec;
+  uint64_t bytes = 0, files = 0;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code size_ec;
+    const uint64_t size = it->file_size(size_ec);
+    if (fs::remove(it->path(), size_ec)) {
+      ++files;
+      bytes += size_ec ? 0 : size;
+    }
+  }
+  if (files > 0) {
+    spdlog::warn("the disk holding the store was full: deleted {} partly fetched files ({} "
+                 "bytes); they are fetched again when read",
+                 files, bytes);
+  }
+  return files > 0;
+}
+
 }  // namespace
 
 fs::path ResolveHome(const std::string& flag) {
@@ -99,7 +119,8 @@ Store::Store(fs::path home, FileLock lock, std::unique_ptr<cache::Index> index, 
         [this](const std::string& id) {
           CountDigestMismatch();
           if (discard_listener_) discard_listener_(id);
-        });
+        },
+        [this](uint64_t bytes) { MakeRoomForFetch(bytes); });
   }
 }
 
@@ -111,21 +132,20 @@ Store::~Store() {
   (void)remote_cache_.release();
 }
 
-std::unique_ptr<Store> Store::Open(const fs::path& home, Access access) {
+FileLock Store::LockHome(const fs::path& home, Access access, bool* write) {
   MakePrivateStoreDirectory(home);
-  const fs::path index_dir = home / "index";
-  auto index_exists = [&] { return fs::exists(index_dir / "CURRENT"); };
+  auto index_exists = [&] { return fs::exists(home / "index" / "CURRENT"); };
   const std::string busy =
       "store " + home.string() + " is busy: another modelfs process is using it; try again when it finishes";
   // Creating the index is a write, even for a command that only reads; and
   // whether it exists is only certain once the lock is held.
-  bool write = access == Access::kWrite || !index_exists();
-  FileLock lock = FileLock::Acquire(home / "lock", write ? FileLock::Mode::kExclusive : FileLock::Mode::kShared,
+  *write = access == Access::kWrite || !index_exists();
+  FileLock lock = FileLock::Acquire(home / "lock", *write ? FileLock::Mode::kExclusive : FileLock::Mode::kShared,
                                     LockTimeout(), busy);
-  if (!write && !index_exists()) {
+  if (!*write && !index_exists()) {
     { FileLock shared = std::move(lock); }  // release before asking for more
     lock = FileLock::Acquire(home / "lock", FileLock::Mode::kExclusive, LockTimeout(), busy);
-    write = true;
+    *write = true;
   }
   if (!index_exists() && !fs::is_empty(home / "packs")) {
     throw Error(ErrorCode::kCorruption,
@@ -133,13 +153,67 @@ std::unique_ptr<Store> Store::Open(const fs::path& home, Access access) {
                     " is missing but its packs/ directory holds data; restore index/ from a backup "
                     "(the chunk data alone does not say which models it belonged to)");
   }
-  auto index = cache::Index::Open(index_dir, /*read_only=*/!write, /*create=*/write);
+  return lock;
+}
+
+std::unique_ptr<Store> Store::Open(const fs::path& home, Access access) {
+  bool write = false;
+  FileLock lock = LockHome(home, access, &write);
+  const fs::path index_dir = home / "index";
+  std::unique_ptr<cache::Index> index;
+  try {
+    index = cache::Index::Open(index_dir, /*read_only=*/!write, /*create=*/write);
+  } catch (const Error& e) {
+    // A disk filled by fetched bytes: they can be fetched again, and with
+    // the lock held for writing no reader has them open.
+    if (e.code() != ErrorCode::kNoSpace || !write || !DropStagingFiles(home / "staging")) throw;
+    index = cache::Index::Open(index_dir, /*read_only=*/false, /*create=*/true);
+  }
+  return Finish(home, std::move(lock), std::move(index), access, write);
+}
+
+std::unique_ptr<Store> Store::Finish(const fs::path& home, FileLock lock,
+                                     std::unique_ptr<cache::Index> index, Access access, bool write) {
   std::unique_ptr<Store> store(new Store(home, std::move(lock), std::move(index), access));
   if (write) {
     if (uint64_t n = store->chunks_.Recover()) {
       spdlog::info("recovered {} bytes left by an interrupted write", n);
     }
   }
+  return store;
+}
+
+std::unique_ptr<Store> Store::OpenForRepair(const fs::path& home) {
+  bool write = false;
+  FileLock lock = LockHome(home, Access::kWrite, &write);
+  const fs::path index_dir = home / "index";
+  std::vector<std::string> notes;
+  std::unique_ptr<cache::Index> index;
+  try {
+    index = cache::Index::Open(index_dir, /*read_only=*/false, /*create=*/true);
+    index->CheckEverything();
+  } catch (const Error& e) {
+    // (A garbage CURRENT names no manifest: kIOError or kNotFound.)
+    if (e.code() != ErrorCode::kCorruption && e.code() != ErrorCode::kIOError &&
+        e.code() != ErrorCode::kNotFound) {
+      throw;
+    }
+    index.reset();
+    std::string what = e.what();
+    what = what.substr(0, what.find(" (run `modelfs verify --repair`"));
+    notes.push_back("the index was damaged (" + what +
+                    "); rebuilt it from the parts RocksDB could still read: records in damaged "
+                    "tables are lost");
+    cache::Index::Repair(index_dir);
+    // (create: the repair drops the column families no table held.)
+    index = cache::Index::Open(index_dir, /*read_only=*/false, /*create=*/true);
+    index->CheckEverything();
+  }
+  // Not Finish(..., write): its Recover() deletes the packs the index does
+  // not know, and a damaged index may have lost them all; Repair() lists
+  // every pack again.
+  auto store = Finish(home, std::move(lock), std::move(index), Access::kWrite, /*write=*/false);
+  store->repair_notes_ = std::move(notes);
   return store;
 }
 
@@ -448,12 +522,44 @@ VerifyReport Store::Verify(const std::optional<Tag>& tag) const {
 
 VerifyReport Store::Repair() {
   RequireWritable("repair");
+  cache::RebuildResult rebuilt;
   {
     std::lock_guard<std::mutex> write_lock(write_mu_);
     cache::ChunkVerifier verifier(&chunks_);
-    verifier.RebuildIndex();
+    rebuilt = verifier.RebuildIndex();
   }
-  return Verify(std::nullopt);
+  VerifyReport report = Verify(std::nullopt);
+  report.repairs = std::move(repair_notes_);
+  repair_notes_.clear();
+  report.repairs.push_back("rebuilt the chunk index from " + std::to_string(rebuilt.packs) +
+                           " packs: " + std::to_string(rebuilt.chunks) + " chunks");
+  const std::vector<ModelRecord> models = catalog_.ListModels();
+  std::vector<FileDamage> incomplete = FindIncompleteModels(models);
+  report.repairs.push_back("the catalog holds " + std::to_string(models.size()) + " models, " +
+                           std::to_string(models.size() - incomplete.size()) + " of them complete");
+  report.damaged_files.insert(report.damaged_files.end(), incomplete.begin(), incomplete.end());
+  cache::GarbageCollector gc(&chunks_);
+  if (uint64_t orphaned = gc.Estimate(catalog_.LiveChunks()).garbage_bytes) {
+    report.repairs.push_back(std::to_string(orphaned) +
+                             " bytes of pack data belong to no model (deleted models, or models "
+                             "whose records were lost); `modelfs cache gc` reclaims them");
+  }
+  return report;
+}
+
+std::vector<FileDamage> Store::FindIncompleteModels(const std::vector<ModelRecord>& models) const {
+  std::vector<FileDamage> incomplete;
+  for (const auto& model : models) {
+    uint64_t files = 0;
+    for (const auto& f : catalog_.ListFiles(model)) files += f.type == FileType::kFile;
+    if (files != model.file_count) {
+      incomplete.push_back({TagString(model), "*",
+                            "the index lost the records of " + std::to_string(model.file_count - std::min(files, model.file_count)) +
+                                " of its " + std::to_string(model.file_count) +
+                                " files; delete the model and save or pull it again"});
+    }
+  }
+  return incomplete;
 }
 
 }  // namespace modelfs

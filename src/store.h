@@ -162,6 +162,7 @@ struct VerifyReport {
   uint64_t bytes = 0;
   std::vector<cache::DamageReport> pack_damage;
   std::vector<FileDamage> damaged_files;
+  std::vector<std::string> repairs;  // what a repair did, recovered and lost
   bool ok() const { return pack_damage.empty() && damaged_files.empty(); }
 };
 
@@ -171,6 +172,10 @@ class Store {
 
   // Opens (creating on first use) the store in `home`.
   static std::unique_ptr<Store> Open(const std::filesystem::path& home, Access access);
+  // Opens the store in `home` for writing, for Repair(): an index RocksDB
+  // reports damaged (a garbage CURRENT, a bad table block) is first rebuilt
+  // from its readable files; what that loses, Repair() reports.
+  static std::unique_ptr<Store> OpenForRepair(const std::filesystem::path& home);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -262,7 +267,9 @@ class Store {
   StoreStats Stats() const;
   // Checks every byte (or those of one model) and names damaged models and files.
   VerifyReport Verify(const std::optional<Tag>& tag) const;
-  // Rebuilds the chunk index from the packs, then verifies.
+  // Rebuilds the chunk index from the packs, then verifies; the report also
+  // says what the repair recovered and lost (models whose records went with
+  // a damaged index, data no model references any more).
   VerifyReport Repair();
 
   const std::filesystem::path& home() const { return home_; }
@@ -271,6 +278,14 @@ class Store {
  private:
   Store(std::filesystem::path home, FileLock lock, std::unique_ptr<cache::Index> index,
         Access access);
+  // Takes the lock of `home` (exclusive when *write comes back true).
+  static FileLock LockHome(const std::filesystem::path& home, Access access, bool* write);
+  // The store over an opened index; recovers the packs (ChunkStore::Recover)
+  // when `write`.
+  static std::unique_ptr<Store> Finish(const std::filesystem::path& home, FileLock lock,
+                                       std::unique_ptr<cache::Index> index, Access access, bool write);
+  // Models whose records are incomplete (lost with a damaged index).
+  std::vector<FileDamage> FindIncompleteModels(const std::vector<ModelRecord>& models) const;
   void RequireWritable(const char* operation) const;
   // The record of a new model described by `info`.
   static ModelRecord NewModelRecord(const ModelInfo& info, uint64_t size, uint64_t file_count,
@@ -299,6 +314,13 @@ class Store {
   // Records remote content `id` as stored: the chunks `writer` wrote for `content`.
   void CommitFetched(const std::string& id, cache::ChunkWriter* writer, IngestedContent content);
   void EnforceFetchLimit();
+  // Evicts fetched contents no one reads, least recently opened first, until
+  // about `bytes` more fit on the disk (RemoteCache::SpaceMaker).
+  void MakeRoomForFetch(uint64_t bytes);
+  // Evict(), stopping once `enough(held, evicted)` (bytes of the candidates
+  // still held, bytes evicted so far).
+  EvictResult EvictUntil(const std::optional<ModelRecord>& model,
+                         const std::function<bool(uint64_t held, uint64_t evicted)>& enough);
   // The sha256 of the blob holding `file`'s bytes here; nullopt for a remote
   // file not fetched yet.
   std::optional<std::string> StoredContent(const FileRecord& file) const;
@@ -330,6 +352,7 @@ class Store {
   std::function<void(const std::string&)> discard_listener_;
   std::unique_ptr<RemoteSources> sources_;      // writable stores only
   std::unique_ptr<RemoteCache> remote_cache_;   // destroyed first: it calls back in
+  std::vector<std::string> repair_notes_;       // what OpenForRepair() did
 };
 
 // The store directory: `flag` if set, else $MODELFS_HOME, else

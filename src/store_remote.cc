@@ -19,6 +19,7 @@
 #include "util/digest.h"
 #include "util/hex.h"
 #include "util/producer_source.h"
+#include "util/disk_space.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
 
@@ -30,6 +31,7 @@ namespace fs = std::filesystem;
 constexpr char kFetchLimitKey[] = "fetch_limit";
 constexpr char kGarbageHintKey[] = "garbage_hint";
 constexpr char kDigestMismatchesKey[] = "digest_mismatches";
+constexpr uint64_t kFetchRoomSlack = 16 << 20;
 
 std::string TagOf(const ModelRecord& m) { return m.name + ":" + m.version; }
 
@@ -345,6 +347,29 @@ FetchStats Store::FetchedStats() const {
 }
 
 EvictResult Store::Evict(const std::optional<ModelRecord>& model, uint64_t keep_bytes) {
+  return EvictUntil(model, [keep_bytes](uint64_t held, uint64_t) { return held <= keep_bytes; });
+}
+
+void Store::MakeRoomForFetch(uint64_t bytes) {
+  const fs::path packs = home_ / "packs";
+  const uint64_t room = BulkWritableBytes(packs);
+  if (room >= bytes) return;
+  // Some slack, so that a fetch does not evict once per segment.
+  const uint64_t wanted = bytes - room + kFetchRoomSlack;
+  try {
+    EvictResult r = EvictUntil(std::nullopt, [&](uint64_t, uint64_t evicted) { return evicted >= wanted; });
+    if (r.contents > 0) {
+      spdlog::warn("the disk holding the store is nearly full: evicted {} fetched contents ({} "
+                   "bytes) to make room for a fetch",
+                   r.contents, r.bytes);
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("cannot evict fetched contents to make room for a fetch: {}", e.what());
+  }
+}
+
+EvictResult Store::EvictUntil(const std::optional<ModelRecord>& model,
+                              const std::function<bool(uint64_t held, uint64_t evicted)>& enough) {
   RequireWritable("evict");
   struct Candidate {
     std::string id;
@@ -377,7 +402,7 @@ EvictResult Store::Evict(const std::optional<ModelRecord>& model, uint64_t keep_
   EvictResult result;
   uint64_t released = 0;
   for (const auto& c : candidates) {
-    if (held_total <= keep_bytes) break;
+    if (enough(held_total, result.bytes)) break;
     if (remote_cache_->IsOpen(c.id)) continue;
     if (c.materialized) {
       std::lock_guard<std::mutex> write_lock(write_mu_);

@@ -121,6 +121,14 @@ void AddGc(CLI::App& cache, CommandContext& ctx) {
               << ": dropped " << r.chunks_dropped << " chunks, deleted " << r.packs_deleted
               << " packs, compacted " << r.packs_compacted << " packs; packs now hold "
               << HumanSize(r.bytes_after) << "." << std::endl;
+    if (r.packs_too_big > 0) {
+      ctx.err() << "Warning: " << r.packs_too_big << (r.packs_too_big == 1 ? " pack" : " packs")
+                << " holding " << HumanSize(r.garbage_left)
+                << " of garbage were not compacted: copying the live data of the smallest needs "
+                << HumanSize(r.space_needed)
+                << " free on the store's disk. Free some space and run `modelfs cache gc` again."
+                << std::endl;
+    }
   });
 }
 

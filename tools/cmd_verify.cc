@@ -19,8 +19,9 @@ void RegisterVerifyCommand(CLI::App& app, CommandContext& ctx) {
     }
     std::optional<Tag> only;
     if (!tag->empty()) only = ctx.ParseTagArgument(*tag);
-    auto store = ctx.OpenStore(*repair ? Store::Access::kWrite : Store::Access::kRead);
+    auto store = *repair ? ctx.OpenStoreForRepair() : ctx.OpenStore(Store::Access::kRead);
     const VerifyReport report = *repair ? store->Repair() : store->Verify(only);
+    for (const auto& r : report.repairs) ctx.out() << "repair: " << r << "\n";
     for (const auto& d : report.pack_damage) {
       ctx.out() << "damaged: pack " << d.pack << " bytes " << d.offset << "-" << d.offset + d.length
                 << ": " << d.reason << "\n";

@@ -47,6 +47,15 @@ std::shared_ptr<Store> CommandContext::OpenStore(Store::Access access) const {
   return Store::Open(home, access);
 }
 
+std::shared_ptr<Store> CommandContext::OpenStoreForRepair() const {
+  if (daemon_store_) return daemon_store_;
+  const auto home = Home();
+  if (auto status = ForwardToDaemon(home / "control.sock", argv_)) {
+    throw ForwardedToDaemon{*status};
+  }
+  return Store::OpenForRepair(home);
+}
+
 CommandContext::StoredModel CommandContext::OpenModelForReading(const Tag& tag, bool needs_network) const {
   if (!needs_network && !in_daemon()) {
     std::shared_ptr<Store> store = OpenStore(Store::Access::kRead);

@@ -76,6 +76,8 @@ class CommandContext {
   // the store, forwards the whole command line to it and throws
   // ForwardedToDaemon; otherwise opens the store in this process.
   std::shared_ptr<Store> OpenStore(Store::Access access) const;
+  // Like OpenStore(kWrite), through Store::OpenForRepair().
+  std::shared_ptr<Store> OpenStoreForRepair() const;
 
   // The store and the model `tag` names, for a command that reads the
   // model's bytes. Like OpenStore(), but read-only (shared with other

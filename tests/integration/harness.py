@@ -270,6 +270,23 @@ class Result:
             " ".join(self.argv), self.rc, self.elapsed, out.strip(), err.strip())
 
 
+def unmount_tmpfs(mnt):
+    if subprocess.run(["umount", mnt], capture_output=True).returncode != 0:
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
+def used_bytes(path):
+    """Bytes in use on the file system holding `path`."""
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+def free_bytes(path):
+    """Bytes an unprivileged writer may still write on the file system holding `path`."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
 def kill_group(proc):
     """SIGKILLs the process group of a Popen started with start_new_session=True."""
     try:
@@ -475,6 +492,19 @@ class ModelfsTestCase(unittest.TestCase):
     # paths -------------------------------------------------------------------------------------
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
+
+    def mount_tmpfs(self, name, size):
+        """A tmpfs of `size` (e.g. "64m") mounted at path(name), unmounted at cleanup (before the
+        test directory goes: cleanups run last-registered first); skips the test where it cannot
+        be mounted (needs root)."""
+        mnt = self.path(name)
+        os.makedirs(mnt)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", mnt],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs: %s" % r.stderr.strip())
+        self.addCleanup(unmount_tmpfs, mnt)
+        return mnt
 
     def packs_dir(self, home=None):
         return os.path.join(home or self.home, "packs")

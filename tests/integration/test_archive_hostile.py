@@ -9,13 +9,12 @@ cases apart in the report.
 import io
 import os
 import random
-import subprocess
 import tarfile
 import unittest
 import warnings
 import zipfile
 
-from harness import KiB, MiB, needs_root
+from harness import KiB, MiB, needs_root, used_bytes
 from test_archive import IMPORTED_RE, ArchiveTestCase, list_dir, model_yaml, write_tar
 
 YAML = ("./model.yaml", "file", model_yaml("victim", "v1"))
@@ -250,30 +249,9 @@ class DamagedDataTest(HostileImportCase):
                          "a missing file")
 
 
-def used_bytes(path):
-    st = os.statvfs(path)
-    return (st.f_blocks - st.f_bfree) * st.f_frsize
-
-
 @needs_root
 class ArchiveDiskFullTest(ArchiveTestCase):
     """A store on a 64 MiB tmpfs; exports to a 2 MiB tmpfs."""
-
-    def mount_tmpfs(self, name, size):
-        mnt = self.path(name)
-        os.makedirs(mnt)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", mnt],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            self.skipTest("cannot mount a tmpfs: %s" % r.stderr.strip())
-        # Registered after the temp dir's removal, so it runs before it (cleanups are LIFO).
-        self.addCleanup(self.unmount, mnt)
-        return mnt
-
-    @staticmethod
-    def unmount(mnt):
-        if subprocess.run(["umount", mnt], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", mnt], capture_output=True)
 
     def small_store(self):
         """A store on a 64 MiB tmpfs holding one small model; returns the mount point, the

@@ -13,6 +13,7 @@
 namespace modelfs::cache {
 namespace {
 
+using modelfs::testing::SmallTmpfs;
 using modelfs::testing::TempDir;
 using modelfs::testing::ThrownCode;
 
@@ -251,6 +252,69 @@ TEST_CASE("Index: a second writer on the same directory is refused", "[index]") 
   auto index = Index::Open(dir / "db", false, true);
   // RocksDB's own LOCK file prevents a second read-write open.
   CHECK(ThrownCode([&] { Index::Open(dir / "db", false, false); }) != "no error");
+}
+
+TEST_CASE("Index: a write on a full disk fails cleanly and writes work again once there is space",
+          "[index][disk_full]") {
+  SmallTmpfs disk(4 << 20);
+  if (!disk.mounted()) {
+    WARN("cannot mount a tmpfs here (needs root); nothing checked");
+    return;
+  }
+  auto index = Index::Open(disk / "db", false, true);
+  const std::string value(4000, 'v');
+  {
+    Index::Batch batch;
+    for (int i = 0; i < 10; ++i) batch.Put(Column::kModels, "before" + std::to_string(i), value);
+    index->Write(batch);
+  }
+  SmallTmpfs::Fill(disk / "filler");
+  // RocksDB 7.8 aborted the process (an assertion in its log writer) at the
+  // second failed write; then refused every write until restarted.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    Index::Batch batch;
+    for (int i = 0; i < 100; ++i) batch.Put(Column::kModels, "full" + std::to_string(i), value);
+    CHECK(ThrownCode([&] { index->Write(batch); }) == "kNoSpace");
+    CHECK(index->Get(Column::kModels, "before3") == value);  // reads go on
+  }
+  CHECK_FALSE(index->Get(Column::kModels, "full1"));
+  std::filesystem::remove(disk / "filler");
+  {
+    Index::Batch batch;
+    batch.Put(Column::kModels, "after", "a");
+    index->Write(batch);
+  }
+  CHECK(index->Get(Column::kModels, "after") == "a");
+  index.reset();
+  index = Index::Open(disk / "db", false, false);
+  CHECK(index->Get(Column::kModels, "before9") == value);
+  CHECK(index->Get(Column::kModels, "after") == "a");
+  CHECK_FALSE(index->Get(Column::kModels, "full1"));
+}
+
+TEST_CASE("Index: a disk that stays full leaves the index readable, then writable at reopen",
+          "[index][disk_full]") {
+  SmallTmpfs disk(4 << 20);
+  if (!disk.mounted()) {
+    WARN("cannot mount a tmpfs here (needs root); nothing checked");
+    return;
+  }
+  {
+    auto index = Index::Open(disk / "db", false, true);
+    Index::Batch batch;
+    batch.Put(Column::kModels, "m", "v");
+    index->Write(batch);
+    SmallTmpfs::Fill(disk / "filler");
+    batch.Put(Column::kModels, "big", std::string(1 << 20, 'x'));
+    CHECK(ThrownCode([&] { index->Write(batch); }) == "kNoSpace");
+    CHECK(index->Get(Column::kModels, "m") == "v");
+  }  // closed on a full disk
+  CHECK(ThrownCode([&] { Index::Open(disk / "db", false, false); }) == "kNoSpace");
+  CHECK(Index::Open(disk / "db", true, false)->Get(Column::kModels, "m") == "v");
+  std::filesystem::remove(disk / "filler");
+  auto index = Index::Open(disk / "db", false, false);
+  CHECK(index->Get(Column::kModels, "m") == "v");
+  CHECK_FALSE(index->Get(Column::kModels, "big"));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,6 +56,40 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+};
+
+// A tmpfs of `size` bytes mounted in a fresh directory, unmounted when the
+// object dies: a small disk to fill. mounted() is false where mounting needs
+// privileges the test lacks (the test then has nothing to check).
+class SmallTmpfs {
+ public:
+  explicit SmallTmpfs(uint64_t size) : dir_("tmpfs") {
+    const std::string options = "size=" + std::to_string(size);
+    mounted_ = ::mount("tmpfs", dir_.path().c_str(), "tmpfs", 0, options.c_str()) == 0;
+  }
+  ~SmallTmpfs() {
+    if (mounted_ && ::umount(dir_.path().c_str()) != 0) ::umount2(dir_.path().c_str(), MNT_DETACH);
+  }
+  SmallTmpfs(const SmallTmpfs&) = delete;
+  SmallTmpfs& operator=(const SmallTmpfs&) = delete;
+
+  bool mounted() const { return mounted_; }
+  std::filesystem::path operator/(const std::string& rel) const { return dir_ / rel; }
+
+  // Writes `path` until the disk is full; returns the bytes written.
+  static uint64_t Fill(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error("cannot create " + path.string());
+    const std::string block(4096, 'f');
+    uint64_t written = 0;
+    for (ssize_t n; (n = ::write(fd, block.data(), block.size())) > 0;) written += n;
+    ::close(fd);
+    return written;
+  }
+
+ private:
+  TempDir dir_;
+  bool mounted_ = false;
 };
 
 // Sets an environment variable for the object's lifetime, restoring the old value.
