@@ -49,6 +49,7 @@ RemoteCache::RemoteCache(std::filesystem::path staging_dir, cache::Index* index,
       after_growth_(std::move(after_growth)),
       options_([&] {
         options.memory_budget = std::make_shared<MemoryBudget>(kSegmentMemory);
+        options.read_timeout = sources->limits().read_timeout;
         return options;
       }()) {
   std::error_code ec;

@@ -99,7 +99,8 @@ class RemoteCache {
   RemoteSources* const sources_;
   const Materializer materializer_;
   const std::function<void()> after_growth_;
-  const LazyFile::Options options_;  // memory_budget: one of kSegmentMemory bytes
+  // memory_budget: one of kSegmentMemory bytes; read_timeout: the sources' limit
+  const LazyFile::Options options_;
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Slot>> slots_;  // guarded by mu_

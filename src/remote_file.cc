@@ -57,21 +57,22 @@ bool RemoteFile::verified() const {
   return verified_;
 }
 
-size_t RemoteFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> generation) {
+size_t RemoteFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> generation,
+                          const std::stop_token& interrupt) {
   // Another reader may verify, fail and discard the file while this one
   // reads: bytes of a discarded era are never served (LazyFile checks).
   const uint64_t era = generation.value_or(lazy_.epoch());
-  const size_t got = lazy_.ReadAt(offset, n, out, era);
+  const size_t got = lazy_.ReadAt(offset, n, out, era, interrupt);
   AfterRead(era);
   return got;
 }
 
 size_t RemoteFile::ReadSegments(uint64_t offset, size_t n, std::vector<FileReader::Segment>* out,
-                                std::optional<uint64_t> generation) {
+                                std::optional<uint64_t> generation, const std::stop_token& interrupt) {
   const uint64_t era = generation.value_or(lazy_.epoch());
   const size_t first = out->size();
   try {
-    const size_t got = lazy_.ReadSegments(offset, n, era, out);
+    const size_t got = lazy_.ReadSegments(offset, n, era, out, interrupt);
     AfterRead(era);
     return got;
   } catch (...) {

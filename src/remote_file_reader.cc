@@ -9,8 +9,9 @@ size_t RemoteFileReader::ReadAt(uint64_t offset, size_t n, char* out) {
   return file_->ReadAt(offset, n, out, generation_);
 }
 
-size_t RemoteFileReader::ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) {
-  return file_->ReadSegments(offset, n, segments, generation_);
+size_t RemoteFileReader::ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments,
+                                      const std::stop_token& interrupt) {
+  return file_->ReadSegments(offset, n, segments, generation_, interrupt);
 }
 
 }  // namespace modelfs

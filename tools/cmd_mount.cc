@@ -1,6 +1,7 @@
 // tools/cmd_mount.cc — `modelfs mount` and `modelfs umount`.
 #include <unistd.h>
 
+#include "remote/fetch_limits.h"
 #include "tools/commands.h"
 #include "tools/mount_daemon.h"
 #include "util/error.h"
@@ -27,7 +28,9 @@ void AddMount(CLI::App& app, CommandContext& ctx) {
   cmd->add_flag("--latest-file", options->latest_as_file,
                 "make models/<name>/latest a file holding the version (BentoML's layout) instead of a symlink");
   cmd->add_flag("--debug-fuse", options->debug, "log every FUSE request");
-  cmd->add_option("-o", *fuse_options, "mount options: allow_other (others are accepted and ignored)")
+  cmd->add_option("-o", *fuse_options,
+                  "mount options: allow_other, read_timeout=SECONDS (the longest a read waits for the "
+                  "network, default 30 or $MODELFS_READ_TIMEOUT); others are accepted and ignored")
       ->delimiter(',');
   cmd->callback([=, &ctx] {
     if (ctx.in_daemon()) throw Error(ErrorCode::kInvalidArgument, "the store is already mounted");
@@ -36,6 +39,10 @@ void AddMount(CLI::App& app, CommandContext& ctx) {
     o.mountpoint = MountpointPath(ctx, *mountpoint);
     for (const auto& opt : *fuse_options) {
       if (opt == "allow_other") o.allow_other = true;
+      if (opt.starts_with("read_timeout=")) {
+        o.read_timeout = opt.substr(std::string("read_timeout=").size());
+        (void)remote::ParseReadTimeout(*o.read_timeout, "-o " + opt);  // refused here, not in the daemon
+      }
     }
     RunMount(o);
     if (!o.foreground) ctx.out() << "Mounted " << o.home.string() << " at " << o.mountpoint.string() << std::endl;
@@ -51,11 +58,23 @@ void AddUnmount(CLI::App& app, CommandContext& ctx) {
   });
 }
 
+// Sent by `modelfs umount` to the daemon of a busy mount (hidden from --help).
+void AddAbortTransfers(CLI::App& app, CommandContext& ctx) {
+  auto* cmd = app.add_subcommand(kAbortTransfers, "")->group("");
+  cmd->callback([&ctx] {
+    if (!ctx.in_daemon()) {
+      throw Error(ErrorCode::kInvalidArgument, std::string(kAbortTransfers) + " is for the mount daemon only");
+    }
+    ctx.OpenStore(Store::Access::kWrite)->remote_sources()->client()->AbortInFlight();
+  });
+}
+
 }  // namespace
 
 void RegisterMountCommands(CLI::App& app, CommandContext& ctx) {
   AddMount(app, ctx);
   AddUnmount(app, ctx);
+  AddAbortTransfers(app, ctx);
 }
 
 }  // namespace modelfs::tools
