@@ -14,17 +14,15 @@ long the bound.  See docs/lazy-pull.md ("Bounded waits").
 
 import errno
 import json
-import mmap
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
-from harness import MiB, REPO, daemon_pids, is_mounted, poll, pid_alive, wait_pids_gone, write_random
+from harness import MiB, REPO, is_mounted, poll, wait_pids_gone
 from test_hf_pull import HfPullTestCase
 
 BOUND = 3        # MODELFS_READ_TIMEOUT in these tests, seconds
@@ -72,7 +70,7 @@ class HangTestCase(HfPullTestCase):
         self.env["MODELFS_READ_TIMEOUT"] = str(BOUND)
 
     def lazy_model(self, repo="hang/model", size=16 * MiB):
-        """A pulled (registered, nothing fetched) model of one LFS file; (tag, its path under mdir)."""
+        """A pulled model (registered, nothing fetched) of one LFS file; returns its tag."""
         tag, _, want = self.pulled(repo, repo.replace("/", "-"), size)
         self.want = want
         return tag
@@ -93,8 +91,8 @@ class HangTestCase(HfPullTestCase):
         self.assertIsNotNone(outcome, "%s still blocked after %ss" % (what, BOUND + SLACK))
         err, seconds = outcome
         self.assertIn(err, want, "%s: expected %s, got %s after %.1fs\nmount.log:\n%s" % (
-            what, [errno.errorcode[e] for e in want], err and errno.errorcode.get(err, err), seconds,
-            self.mount_log()[-2000:]))
+            what, [errno.errorcode[e] for e in want], err and errno.errorcode.get(err, err),
+            seconds, self.mount_log()[-2000:]))
         self.assertLess(seconds, BOUND + SLACK, "%s took %.1fs" % (what, seconds))
 
     def assert_cli_fails_within_bound(self, *args, contains=None):
@@ -121,6 +119,19 @@ class TrickleAndStallTest(HangTestCase):
         self.assertTrue(ok, "reads still fail after the CDN healed")
         self.assert_reads(path, self.want, "after the CDN healed")
 
+    def test_the_mount_option_sets_the_bound(self):
+        tag = self.lazy_model()
+        self.env["MODELFS_READ_TIMEOUT"] = str(LONG_BOUND)  # the option wins
+        mp = self.mountpoint()
+        self.fails("mount", mp, "-o", "read_timeout=0", contains="read_timeout=0")
+        self.fails("mount", mp, "-o", "read_timeout=soon", contains="read_timeout=soon")
+        self.add_mount_cleanup(mp)
+        self.ok("mount", mp, "-o", "read_timeout=%d" % BOUND, timeout=30)
+        self.arm("stall", after_bytes=1000, method="GET")
+        path = os.path.join(self.mdir(mp, tag), "model.safetensors")
+        self.assert_bounded_failure(BackgroundRead(path, 0).wait(BOUND + SLACK),
+                                    "pread through the mount")
+
     def test_cli_fails_within_the_bound(self):
         tag = self.lazy_model()
         self.arm("stall", after_bytes=1000, method="GET")
@@ -140,7 +151,8 @@ class NeverAnsweringServerTest(HangTestCase):
         self.assert_cli_fails_within_bound("models", "export", tag, self.path("out.tar"),
                                            contains="timed out")
         self.assert_cli_fails_within_bound("models", "pull", "hf://hang/model", "--prefetch")
-        self.assert_cli_fails_within_bound("models", "pull", "hf://hang/other", contains="timed out")
+        self.assert_cli_fails_within_bound("models", "pull", "hf://hang/other",
+                                           contains="timed out")
         mp = self.mount_hf()
         path = os.path.join(self.mdir(mp, tag), "model.safetensors")
         self.assert_bounded_failure(BackgroundRead(path, 5 * MiB).wait(BOUND + SLACK),
@@ -203,7 +215,8 @@ class StoppedHubTest(HangTestCase):
         mp = self.mount_hf()
         path = os.path.join(self.mdir(mp, tag), "model.safetensors")
         box = {}
-        reader = threading.Thread(target=lambda: box.update(result=self._read_all(path)), daemon=True)
+        reader = threading.Thread(target=lambda: box.update(result=self._read_all(path)),
+                                  daemon=True)
         reader.start()
         def fetched_some():  # mid-read: 8 MiB at 256 KiB/s per request take seconds
             names = [n for n in self.staging_files() if n.startswith("4c")]

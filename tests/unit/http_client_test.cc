@@ -17,11 +17,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "remote/fetch_limits.h"
 #include "remote/http_error.h"
 #include "remote/progress_budget.h"
 #include "remote/retry_policy.h"
@@ -703,6 +705,23 @@ TEST_CASE("ProgressBudget: only bytes buy time", "[remote][retry][hang]") {
   now += std::chrono::hours(24);
   CHECK_FALSE(unlimited.exhausted());
   CHECK(unlimited.window_end() == Clock::time_point::max());
+}
+
+TEST_CASE("MODELFS_READ_TIMEOUT sets the bounds on waiting", "[remote][retry][hang]") {
+  auto env = [](std::optional<std::string> value) {
+    return [value](const char*) { return value; };
+  };
+  CHECK(FetchLimitsFromEnvironment(env(std::nullopt)).read_timeout == milliseconds(30000));
+  const FetchLimits limits = FetchLimitsFromEnvironment(env("2.5"));
+  CHECK(limits.read_timeout == milliseconds(2500));
+  CHECK(limits.Client().idle_timeout == milliseconds(2500));
+  CHECK(limits.Client().connect_timeout == milliseconds(2500));
+  CHECK(limits.Retry().progress_window == milliseconds(2500));
+  CHECK(FetchLimitsFromEnvironment(env("60")).Client().idle_timeout == milliseconds(10000));
+  for (const char* bad : {"0", "-1", "soon", "1e9", "nan", "3s"}) {
+    CHECK_THROWS_WITH(FetchLimitsFromEnvironment(env(bad)),
+                      Catch::Contains("MODELFS_READ_TIMEOUT is \"" + std::string(bad) + "\""));
+  }
 }
 
 // A policy with real, short pauses that gives up on less than 16 KiB/s over `window`.
