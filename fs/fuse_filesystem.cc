@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <stop_token>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -51,6 +53,31 @@ void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
 
 FuseFilesystem* Self(fuse_req_t req) { return static_cast<FuseFilesystem*>(fuse_req_userdata(req)); }
 
+// Ties a request's FUSE interrupt to a stop token while it lives. The
+// kernel interrupts a request whose caller gets a signal (SIGKILL included:
+// without an answer that caller would wait, unkillable, for as long as the
+// request takes), and a wait for the network then ends at once. Must be
+// destroyed before the reply: it unregisters, waiting out a callback that
+// is running.
+class InterruptScope {
+ public:
+  explicit InterruptScope(fuse_req_t req) : req_(req) {
+    fuse_req_interrupt_func(req_, &InterruptScope::OnInterrupt, &source_);
+  }
+  ~InterruptScope() { fuse_req_interrupt_func(req_, nullptr, nullptr); }
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+
+  std::stop_token token() const { return source_.get_token(); }
+  bool interrupted() const { return source_.stop_requested(); }
+
+ private:
+  static void OnInterrupt(fuse_req_t, void* source) { static_cast<std::stop_source*>(source)->request_stop(); }
+
+  fuse_req_t req_;
+  std::stop_source source_;
+};
+
 }  // namespace
 
 struct FuseCallbacks {
@@ -86,6 +113,10 @@ struct FuseCallbacks {
     // With POSIX ACL support the kernel caches each inode's (absent) ACL, so
     // `ls -l` asks for system.posix_acl_* once per inode, not on every call.
     if (conn->capable & FUSE_CAP_POSIX_ACL) conn->want |= FUSE_CAP_POSIX_ACL;
+    // Direct reads as requests the caller waits for, which the kernel
+    // interrupts when the caller gets a signal; an asynchronous one it would
+    // wait for unkillable until it is answered.
+    conn->want &= ~FUSE_CAP_ASYNC_DIO;
   }
 
   static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -251,18 +282,36 @@ struct FuseCallbacks {
     thread_local std::vector<iovec> iov;
     segments.clear();
     iov.clear();
-    try {
-      file->blob->ReadSegments(static_cast<uint64_t>(offset), size, &segments);
-      for (const auto& s : segments) {
-        iov.push_back({const_cast<char*>(s.buffer->data()) + s.offset, s.length});
+    int error = 0;
+    {
+      // Only a file still being fetched may wait for the network.
+      std::optional<InterruptScope> interrupt;
+      if (!file->blob->verified()) interrupt.emplace(req);
+      try {
+        file->blob->ReadSegments(static_cast<uint64_t>(offset), size, &segments,
+                                 interrupt ? interrupt->token() : std::stop_token());
+      } catch (const std::exception& e) {
+        const bool interrupted = interrupt && interrupt->interrupted();
+        if (interrupted) {
+          spdlog::warn("read of model {}:{} file {} at offset {} interrupted by its caller (a signal)",
+                       file->node.name, file->node.version, file->node.path, offset);
+        } else {
+          spdlog::error("read of model {}:{} file {} at offset {} failed: {}", file->node.name,
+                        file->node.version, file->node.path, offset, e.what());
+        }
+        error = interrupted ? EINTR : EIO;
+        segments.clear();
       }
-      fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
-      segments.clear();
-    } catch (const std::exception& e) {
-      spdlog::error("read of model {}:{} file {} at offset {} failed: {}", file->node.name,
-                    file->node.version, file->node.path, offset, e.what());
-      fuse_reply_err(req, EIO);
     }
+    if (error != 0) {
+      fuse_reply_err(req, error);
+      return;
+    }
+    for (const auto& s : segments) {
+      iov.push_back({const_cast<char*>(s.buffer->data()) + s.offset, s.length});
+    }
+    fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+    segments.clear();
   }
 
   static void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {

@@ -1,6 +1,9 @@
 #include "fs/mount_session.h"
 
+#include <chrono>
 #include <fstream>
+#include <stop_token>
+#include <thread>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -55,7 +58,15 @@ MountSession::~MountSession() {
   fuse_session_destroy(session_);
 }
 
-void MountSession::Run() {
+void MountSession::Run(const std::function<void()>& on_exit) {
+  // libfuse ends its loop by joining the worker threads, each of which must
+  // first answer its request: whoever waits on the network is told at once.
+  std::jthread watcher([this, &on_exit](std::stop_token done) {
+    while (!done.stop_requested() && !fuse_session_exited(session_)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (fuse_session_exited(session_)) on_exit();
+  });
   fuse_loop_config* config = fuse_loop_cfg_create();
   // Few threads: reads are CPU-bound memory copies on a machine with few
   // cores, and more threads only contend on the kernel's FUSE locks.

@@ -4,12 +4,16 @@
 // The constructor mounts; Run() serves until the filesystem is unmounted
 // (`fusermount3 -u`, `modelfs umount`) or SIGINT/SIGTERM/SIGHUP arrives; the
 // destructor unmounts if still mounted. Unmounting therefore happens on every
-// path out, exceptions included.
+// path out, exceptions included. The loop ends only once every request in
+// progress has been answered, so Run() calls `on_exit` as soon as the
+// session is told to end, for the owner to cut short what those requests
+// wait for (the network).
 #pragma once
 
 #include <fuse_lowlevel.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "fs/fuse_filesystem.h"
@@ -31,7 +35,9 @@ class MountSession {
   MountSession(const MountSession&) = delete;
   MountSession& operator=(const MountSession&) = delete;
 
-  void Run();
+  // Serves until the session ends; `on_exit` runs once, on a thread of its
+  // own, within ~50 ms of the end being asked for (signal or unmount).
+  void Run(const std::function<void()>& on_exit);
 
   // Readahead window of the mount, measured best at 4 MiB on 2 cores.
   static constexpr int kReadAheadKb = 4096;

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <string_view>
+#include <utility>
 
 #include "remote/http_error.h"
 #include "remote/url.h"
@@ -70,6 +72,7 @@ struct Transfer {
   std::chrono::milliseconds idle_timeout{0};
   std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
   bool idle_expired = false;
+  std::stop_token aborted;  // the client's AbortInFlight() or Shutdown()
   curl_off_t uploaded = 0;
 };
 
@@ -155,6 +158,18 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
 // of bytes followed by silence would outlive it by far.)
 int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t uploaded) {
   auto* t = static_cast<Transfer*>(user);
+  if (t->aborted.stop_requested() || t->request->deadline.stopped() ||
+      t->request->deadline.expired()) {
+    return 1;  // abort; PerformOnce says why
+  }
+  if (t->request->on_progress) {
+    try {
+      t->request->on_progress();
+    } catch (...) {
+      t->error = std::current_exception();
+      return 1;
+    }
+  }
   if (uploaded != t->uploaded) {  // a body being sent is activity too
     t->uploaded = uploaded;
     t->last_activity = std::chrono::steady_clock::now();
@@ -165,6 +180,33 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t upload
     return 1;  // abort
   }
   return 0;
+}
+
+// Throws, not retryable, when the client aborted the transfer or its
+// deadline ended it.
+void ThrowIfCutShort(const Transfer& t, const std::string& what) {
+  if (t.aborted.stop_requested()) {
+    throw HttpError(ErrorCode::kInterrupted, what + " was aborted: modelfs is stopping or unmounting.",
+                    false);
+  }
+  try {
+    t.request->deadline.Check(what);
+  } catch (const Error& e) {
+    throw HttpError(e.code(), e.what(), false);
+  }
+}
+
+// CURLOPT_TIMEOUT_MS for a request: the client's limit or the time left
+// before the deadline, whichever ends first (at least 1 ms); 0 for none.
+long TotalTimeoutMs(std::chrono::milliseconds total, const Deadline& deadline) {
+  using std::chrono::milliseconds;
+  long limit = static_cast<long>(total.count());
+  if (deadline.finite()) {
+    const auto left = std::chrono::ceil<milliseconds>(deadline.remaining()).count();
+    const long capped = static_cast<long>(std::clamp<int64_t>(left, 1, INT32_MAX));
+    limit = limit > 0 ? std::min(limit, capped) : capped;
+  }
+  return limit;
 }
 
 // Feeds a RequestBody to curl, and checks that it delivers `size` bytes.
@@ -315,6 +357,27 @@ void HttpClient::Release(std::unique_ptr<Handle> handle) {
   // else: the handle and its connections close here.
 }
 
+void HttpClient::AbortInFlight() {
+  std::stop_source aborted;
+  {
+    std::lock_guard<std::mutex> lock(abort_mu_);
+    if (shut_down_) return;
+    aborted = std::exchange(abort_, std::stop_source());
+  }
+  aborted.request_stop();
+}
+
+void HttpClient::Shutdown() {
+  std::lock_guard<std::mutex> lock(abort_mu_);
+  shut_down_ = true;
+  abort_.request_stop();  // kept: every later request is aborted too
+}
+
+std::stop_token HttpClient::abort_token() const {
+  std::lock_guard<std::mutex> lock(abort_mu_);
+  return abort_.get_token();
+}
+
 HttpResponse HttpClient::Perform(const HttpRequest& request) {
   Lease lease(this);
   const bool follow = request.redirects == RedirectMode::kFollow && !request.body;
@@ -364,6 +427,9 @@ HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
   HttpResponse response;
   Transfer transfer{&request, &response, follow};
   transfer.idle_timeout = request.idle_timeout.value_or(options_.idle_timeout);
+  transfer.aborted = abort_token();
+  const std::string what = std::string(request.method_name()) + " " + RedactUrl(url);
+  ThrowIfCutShort(transfer, what);
 
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, handle->errbuf);
@@ -376,8 +442,8 @@ HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
   curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, OnProgress);
   curl_easy_setopt(easy, CURLOPT_XFERINFODATA, &transfer);
-  if (options_.total_timeout.count() > 0) {
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.total_timeout.count()));
+  if (long limit = TotalTimeoutMs(options_.total_timeout, request.deadline); limit > 0) {
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, limit);
   }
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, options_.receive_buffer);
@@ -423,6 +489,7 @@ HttpResponse HttpClient::PerformOnce(Handle* handle, const HttpRequest& request,
 
   if (transfer.error) std::rethrow_exception(transfer.error);
   if (body_reader.error) std::rethrow_exception(body_reader.error);
+  if (rc != CURLE_OK) ThrowIfCutShort(transfer, what);
   if (transfer.too_large) {
     throw HttpError(ErrorCode::kIOError,
                     std::string(request.method_name()) + " " + RedactUrl(url) +

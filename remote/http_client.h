@@ -13,6 +13,11 @@
 // the HttpResponse for the caller to judge (see ThrowUnlessSuccess).
 // Redirects are followed by the client itself, not by curl, so that
 // credentials never travel to another origin.
+//
+// No request outlives its bounds: the connect and idle timeouts, its
+// Deadline (Error(kTimedOut) at its time, Error(kInterrupted) at once when
+// its token stops) and the client's aborts (AbortInFlight, Shutdown), which
+// curl's progress callback checks about once a second.
 #pragma once
 
 #include <chrono>
@@ -22,11 +27,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "remote/http_headers.h"
+#include "util/deadline.h"
 
 namespace modelfs::remote {
 
@@ -120,6 +127,14 @@ struct HttpRequest {
   // the server may think over for minutes before its first byte (S3's
   // CompleteMultipartUpload).
   std::optional<std::chrono::milliseconds> idle_timeout{};
+  // The request fails with Error(kTimedOut) once its time has come, and
+  // with Error(kInterrupted) soon after its token is stopped; neither is
+  // retryable.
+  Deadline deadline{};
+  // Called about once a second while the request runs; what it throws
+  // aborts the transfer and propagates out of Perform() (RetryingFetch
+  // cuts a download that trickles this way).
+  std::function<void()> on_progress{};
 
   const char* method_name() const;
 };
@@ -151,6 +166,17 @@ class HttpClient {
 
   const HttpClientOptions& options() const { return options_; }
 
+  // Makes every request in progress fail soon (about a second) with
+  // Error(kInterrupted); requests started later are not affected. For
+  // `modelfs umount` to free readers stuck on a stalled server.
+  void AbortInFlight();
+  // Makes every request in progress, and every later one, fail with
+  // Error(kInterrupted): the process is stopping.
+  void Shutdown();
+  // Stopped by the next AbortInFlight() or Shutdown(): the token of the
+  // requests that start now, for waits that belong to them.
+  std::stop_token abort_token() const;
+
  private:
   struct Handle;
   class Lease;
@@ -165,6 +191,9 @@ class HttpClient {
   std::mutex share_locks_[8];  // one per curl_lock_data value the share uses
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<Handle>> idle_;  // LIFO
+  mutable std::mutex abort_mu_;
+  std::stop_source abort_;  // of the requests in progress; guarded by abort_mu_
+  bool shut_down_ = false;  // guarded by abort_mu_
 };
 
 // Throws StatusError (remote/http_error.h) unless `response` has a 2xx status.

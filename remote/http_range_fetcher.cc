@@ -1,6 +1,7 @@
 // remote/http_range_fetcher.cc — see http_range_fetcher.h.
 #include "remote/http_range_fetcher.h"
 
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <system_error>
@@ -60,7 +61,7 @@ void HttpRangeFetcher::RememberTarget(const std::string& url) {
 }
 
 std::string HttpRangeFetcher::FetchFrom(const HttpRequest& request, uint64_t offset, size_t length,
-                                        const Sink& sink) {
+                                        const Sink& sink, const Deadline& deadline) {
   size_t got = 0;
   bool overflow = false;
   BodySink body = [&](const char* data, size_t size) {
@@ -72,7 +73,7 @@ std::string HttpRangeFetcher::FetchFrom(const HttpRequest& request, uint64_t off
     // here would abort the transfer and close its kept-alive connection.
     return !overflow;
   };
-  FetchResult result = fetch_.FetchRange(request, ByteRange{offset, offset + length - 1}, body);
+  FetchResult result = fetch_.FetchRange(request, ByteRange{offset, offset + length - 1}, body, deadline);
   const std::string url = RedactUrl(request_.url);
   if (expected_size_ && result.total_size && *result.total_size != *expected_size_) {
     throw Error(ErrorCode::kIOError, "GET " + url + " serves a file of " +
@@ -94,30 +95,39 @@ std::string HttpRangeFetcher::FetchFrom(const HttpRequest& request, uint64_t off
   return result.effective_url;
 }
 
-void HttpRangeFetcher::Fetch(uint64_t offset, size_t length, char* out) {
+void HttpRangeFetcher::Fetch(uint64_t offset, size_t length, char* out, const Deadline& deadline) {
   size_t got = 0;
   FetchTo(offset, length, [&](const char* data, size_t size) {
     std::memcpy(out + got, data, size);
     got += size;
-  });
+  }, deadline);
 }
 
-void HttpRangeFetcher::FetchTo(uint64_t offset, size_t length, const Sink& sink) {
-  if (length == 0) return;
-  std::optional<HttpRequest> direct;
+void HttpRangeFetcher::AwaitResolve(const Deadline& deadline) {
   std::shared_future<void> resolving;
   {
     std::lock_guard<std::mutex> lock(mu_);
     resolving = resolving_;
   }
-  if (resolving.valid()) resolving.wait();
+  if (!resolving.valid()) return;
+  // (A future's wait cannot watch a stop token: look every few ms.)
+  constexpr auto kStep = std::chrono::milliseconds(20);
+  while (resolving.wait_for(kStep) != std::future_status::ready) {
+    if (deadline.stopped() || deadline.expired()) return;  // the fetch reports it
+  }
+}
+
+void HttpRangeFetcher::FetchTo(uint64_t offset, size_t length, const Sink& sink, const Deadline& deadline) {
+  if (length == 0) return;
+  std::optional<HttpRequest> direct;
+  AwaitResolve(deadline);
   {
     std::lock_guard<std::mutex> lock(mu_);
     direct = direct_;
   }
   if (direct) {
     try {
-      FetchFrom(*direct, offset, length, sink);
+      FetchFrom(*direct, offset, length, sink, deadline);
       return;
     } catch (const HttpError& e) {
       if (e.status() < 400 || e.status() >= 500) throw;
@@ -126,7 +136,7 @@ void HttpRangeFetcher::FetchTo(uint64_t offset, size_t length, const Sink& sink)
       direct_.reset();
     }
   }
-  RememberTarget(FetchFrom(request_, offset, length, sink));
+  RememberTarget(FetchFrom(request_, offset, length, sink, deadline));
 }
 
 }  // namespace modelfs::remote

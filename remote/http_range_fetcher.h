@@ -8,8 +8,9 @@
 // and asked directly, saving a round trip per range; when it stops answering
 // (a signed URL expired) the template's URL is asked again. StartResolve()
 // finds the target before the first fetch needs it. Each answer's total
-// size (Content-Range) must equal the size the listing promised.
-// Thread-safe.
+// size (Content-Range) must equal the size the listing promised. A fetch
+// waits for a resolve in progress only until its deadline or its token
+// stops. Thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -46,12 +47,15 @@ class HttpRangeFetcher : public RangeFetcher {
   // Throws HttpError (a modelfs::Error) when the fetch fails, and
   // Error(kIOError) when the file ends before offset + length or its size is
   // not the expected one.
-  void Fetch(uint64_t offset, size_t length, char* out) override;
-  void FetchTo(uint64_t offset, size_t length, const Sink& sink) override;
+  void Fetch(uint64_t offset, size_t length, char* out, const Deadline& deadline) override;
+  void FetchTo(uint64_t offset, size_t length, const Sink& sink, const Deadline& deadline) override;
 
  private:
   // One FetchRange of `request` into `sink`; returns the URL that answered.
-  std::string FetchFrom(const HttpRequest& request, uint64_t offset, size_t length, const Sink& sink);
+  std::string FetchFrom(const HttpRequest& request, uint64_t offset, size_t length, const Sink& sink,
+                        const Deadline& deadline);
+  // Waits for a resolve in progress, no longer than `deadline` allows.
+  void AwaitResolve(const Deadline& deadline);
   // Asks `url` directly from now on, if it is not the template's URL.
   void RememberTarget(const std::string& url);
   void Resolve();

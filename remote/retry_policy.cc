@@ -22,10 +22,20 @@ double DefaultRandom() {
 }  // namespace
 
 RetryPolicy::RetryPolicy(RetryOptions options, SleepFn sleep, NowFn now, RandomFn random)
-    : options_(options), sleep_(std::move(sleep)), now_(std::move(now)), random_(std::move(random)) {
+    : options_(options),
+      sleep_(std::move(sleep)),
+      now_(std::move(now)),
+      random_(std::move(random)),
+      injected_sleep_(static_cast<bool>(sleep_)) {
   if (!sleep_) sleep_ = [](Milliseconds d) { std::this_thread::sleep_for(d); };
   if (!now_) now_ = [] { return std::chrono::system_clock::now(); };
   if (!random_) random_ = DefaultRandom;
+}
+
+bool RetryPolicy::Sleep(Milliseconds delay, const Deadline& deadline) const {
+  if (!injected_sleep_) return deadline.SleepFor(delay);
+  sleep_(delay);
+  return !deadline.stopped() && !deadline.expired();
 }
 
 RetryPolicy::Milliseconds RetryPolicy::Backoff(int retry) const {

@@ -9,6 +9,11 @@
 // unless it exceeds max_retry_after, in which case the policy gives up at once
 // rather than stall a reader for minutes.
 //
+// Retries count progress, not attempts: max_attempts bounds the tries in a
+// row that received nothing, and a download that keeps failing after some
+// bytes is bounded by its ProgressBudget (progress_window, min_rate; see
+// progress_budget.h), not by a number of resumes.
+//
 // The clock, the sleep and the random source are injectable so tests run
 // without waiting. A RetryPolicy is immutable after construction and may be
 // shared by many threads if the injected functions are thread-safe (the
@@ -16,22 +21,30 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string_view>
+
+#include "util/deadline.h"
 
 namespace modelfs::remote {
 
 class HttpError;
 
 struct RetryOptions {
-  int max_attempts = 5;  // tries in all, the first included; 1 disables retries
+  // Tries in a row that received nothing, the first included; 1 disables
+  // retries. A try that delivered body bytes starts the count afresh.
+  int max_attempts = 5;
   std::chrono::milliseconds base_delay{200};
   std::chrono::milliseconds max_delay{10000};
   std::chrono::milliseconds max_retry_after{60000};
-  // A try that delivered new body bytes before failing is resumed without
-  // counting towards max_attempts, at most this many times per fetch.
-  int max_resumes = 100;
+  // A download must receive min_rate * progress_window bytes in each
+  // progress_window, tries and pauses included (ProgressBudget); a request
+  // with nothing to upload is not tried again once progress_window passed.
+  // 0: no limit. Set from FetchLimits (remote/fetch_limits.h).
+  std::chrono::milliseconds progress_window{30000};
+  uint64_t min_rate = 16 << 10;  // bytes per second
 };
 
 class RetryPolicy {
@@ -54,6 +67,9 @@ class RetryPolicy {
   Milliseconds Backoff(int retry) const;
 
   void Sleep(Milliseconds delay) const { sleep_(delay); }
+  // Sleeps `delay`, less when `deadline` comes or its token stops first
+  // (an injected sleep function is called as it is); false when cut short.
+  bool Sleep(Milliseconds delay, const Deadline& deadline) const;
   std::chrono::system_clock::time_point Now() const { return now_(); }
   const RetryOptions& options() const { return options_; }
 
@@ -62,6 +78,7 @@ class RetryPolicy {
   SleepFn sleep_;
   NowFn now_;
   RandomFn random_;
+  bool injected_sleep_;
 };
 
 // Parses a Retry-After value: delta-seconds ("120") or an HTTP date

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "remote/http_error.h"
+#include "remote/progress_budget.h"
 #include "remote/url.h"
 
 namespace modelfs::remote {
@@ -76,11 +77,37 @@ struct Attempt {
 RetryingFetch::RetryingFetch(HttpClient* client, const RetryPolicy* policy)
     : client_(client), policy_(policy) {}
 
-HttpResponse RetryingFetch::Fetch(const HttpRequest& request) const {
-  if (request.sink) {
+void RetryingFetch::Pause(std::chrono::milliseconds delay, const Deadline& deadline,
+                          const std::stop_token& aborted, const std::string& what) const {
+  std::stop_source either;  // the deadline's token or the client's abort
+  std::stop_callback on_stop(deadline.stop(), [&] { either.request_stop(); });
+  std::stop_callback on_abort(aborted, [&] { either.request_stop(); });
+  if (policy_->Sleep(delay, Deadline(deadline.at(), either.get_token()))) return;
+  if (aborted.stop_requested()) {
+    throw HttpError(ErrorCode::kInterrupted, what + " was aborted: modelfs is stopping or unmounting.",
+                    false);
+  }
+  try {
+    deadline.Check(what);
+  } catch (const Error& e) {
+    throw HttpError(e.code(), e.what(), false);
+  }
+}
+
+HttpResponse RetryingFetch::Fetch(const HttpRequest& base, const Deadline& deadline) const {
+  if (base.sink) {
     throw Error(ErrorCode::kInvalidArgument,
                 "RetryingFetch::Fetch cannot retry a request that streams to a sink.");
   }
+  HttpRequest request = base;
+  request.deadline = deadline;
+  const std::stop_token aborted = client_->abort_token();
+  // A server that never answers is not asked forever; an upload, which may
+  // rightly take long, is bounded by max_attempts alone.
+  const std::chrono::milliseconds window = policy_->options().progress_window;
+  const auto give_up_at = window.count() > 0 && !request.body
+                              ? std::chrono::steady_clock::now() + window
+                              : std::chrono::steady_clock::time_point::max();
   for (int failures = 1;; ++failures) {
     std::optional<HttpResponse> response;
     std::optional<HttpError> error;
@@ -94,24 +121,27 @@ HttpResponse RetryingFetch::Fetch(const HttpRequest& request) const {
       error = e;
     }
     std::optional<RetryPolicy::Milliseconds> delay = policy_->NextDelay(failures, *error);
+    if (delay && std::chrono::steady_clock::now() + *delay >= give_up_at) delay.reset();
     if (!delay) {
       if (response) return std::move(*response);
       throw GaveUp(*error, failures);
     }
     spdlog::warn("Retrying in {} ms: {}", delay->count(), error->what());
-    policy_->Sleep(*delay);
+    Pause(*delay, deadline, aborted, std::string(request.method_name()) + " " + RedactUrl(request.url));
   }
 }
 
 FetchResult RetryingFetch::FetchRange(const HttpRequest& base, ByteRange range,
-                                      const BodySink& sink) const {
+                                      const BodySink& sink, const Deadline& deadline) const {
   const std::string method = "GET";
   FetchResult result;
   uint64_t next = range.first;              // the next byte the sink expects
   std::optional<uint64_t> end = range.last;  // inclusive
   int failures = 0;
-  int resumes = 0;
   if (end && *end < next) return result;
+  const std::stop_token aborted = client_->abort_token();
+  const std::string what = "GET " + RedactUrl(base.url);
+  ProgressBudget budget(policy_->options().progress_window, policy_->options().min_rate);
 
   for (;;) {
     ++result.attempts;
@@ -123,6 +153,8 @@ FetchResult RetryingFetch::FetchRange(const HttpRequest& base, ByteRange range,
     req.range.reset();
     if (a.ranged) req.range = ByteRange{next, end};
     const std::string asked = a.ranged ? "bytes " + RangeText(next, end) : "the whole body";
+    req.deadline = deadline;
+    req.on_progress = [&] { budget.Check(what + " (" + asked + ")"); };
 
     req.on_headers = [&](long status, const HttpHeaders& h) {
       if (status < 200 || status >= 300) return;  // judged after the transfer
@@ -202,6 +234,7 @@ FetchResult RetryingFetch::FetchRange(const HttpRequest& base, ByteRange range,
         a.got += n;
         next += n;
         result.bytes += n;
+        budget.Add(n);
         if (!more) {
           a.user_stopped = true;
           return false;
@@ -239,15 +272,26 @@ FetchResult RetryingFetch::FetchRange(const HttpRequest& base, ByteRange range,
     }
 
     if (end && next > *end) return result;  // every byte arrived before the failure
-    // A try that moved the download forward starts the failure count afresh.
+    // A try that moved the download forward starts the failure count
+    // afresh; the budget decides whether it moved it far enough.
     failures = a.got > 0 ? 1 : failures + 1;
-    if (a.got > 0 && ++resumes > policy_->options().max_resumes) {
-      throw GaveUp(*error, result.attempts);
-    }
+    auto check_budget = [&] {
+      try {
+        budget.Check(what);
+      } catch (const HttpError& exhausted) {
+        throw HttpError(exhausted.code(), std::string(exhausted.what()) + " The last try failed: " + error->what(),
+                        false, error->status(), error->headers());
+      }
+    };
+    check_budget();
     std::optional<RetryPolicy::Milliseconds> delay = policy_->NextDelay(failures, *error);
     if (!delay) throw GaveUp(*error, result.attempts);
     spdlog::warn("Retrying in {} ms from byte {}: {}", delay->count(), next, error->what());
-    policy_->Sleep(*delay);
+    // A pause past the end of the budget's window would only end in its check.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(budget.window_end() -
+                                                                    std::chrono::steady_clock::now());
+    Pause(std::clamp(left, std::chrono::milliseconds(0), *delay), deadline, aborted, what);
+    check_budget();
   }
 }
 

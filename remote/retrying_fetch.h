@@ -10,6 +10,13 @@
 // server that ignores Range and answers 200 has the leading bytes skipped and
 // the transfer stopped after the last one wanted. Error pages never reach
 // the sink. Each retry is logged at warn level with the URL redacted.
+//
+// Nothing here waits without a bound: a fetch ends by its Deadline (the
+// caller's: a reader waits so long and no longer), when its ProgressBudget
+// runs out (a server that stalls or trickles, however often it is asked
+// again), after max_attempts tries in a row that received nothing, and at
+// once when the deadline's token stops or the client aborts; the pauses
+// between tries end with them.
 #pragma once
 
 #include <cstdint>
@@ -44,18 +51,27 @@ class RetryingFetch {
   // Returns the last response whatever its status (map it with
   // ThrowUnlessSuccess or a remote's own rules); throws the last HttpError
   // when transport failures outlast the policy.
-  HttpResponse Fetch(const HttpRequest& request) const;
+  // Retries of a request with nothing to upload stop once the policy's
+  // progress_window has passed; the request ends by `deadline` (replacing
+  // request.deadline).
+  HttpResponse Fetch(const HttpRequest& request, const Deadline& deadline = {}) const;
 
   // GETs bytes `range` of request.url (its method, range, sink and
   // on_headers are replaced) into `sink`. A range whose end lies past the end
   // of the resource is cut at the end when the server says so. Throws
   // HttpError for a non-2xx answer (with its status and headers), and when
-  // retryable failures outlast the policy; bytes already delivered stay
-  // delivered.
-  FetchResult FetchRange(const HttpRequest& request, ByteRange range,
-                         const BodySink& sink) const;
+  // retryable failures outlast the policy or the budget; Error(kTimedOut)
+  // at `deadline` and Error(kInterrupted) when its token stops or the
+  // client aborts. Bytes already delivered stay delivered.
+  FetchResult FetchRange(const HttpRequest& request, ByteRange range, const BodySink& sink,
+                         const Deadline& deadline = {}) const;
 
  private:
+  // Sleeps `delay` before the next try of `what`; throws (not retryable)
+  // when `deadline` comes, its token stops or the client aborts first.
+  void Pause(std::chrono::milliseconds delay, const Deadline& deadline,
+             const std::stop_token& aborted, const std::string& what) const;
+
   HttpClient* client_;
   const RetryPolicy* policy_;
 };

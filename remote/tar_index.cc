@@ -29,7 +29,7 @@ class RangeReader {
     auto* self = static_cast<RangeReader*>(user);
     try {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(self->buffer_.size(), self->size_ - self->offset_));
-      if (n > 0) self->fetcher_->Fetch(self->offset_, n, self->buffer_.data());
+      if (n > 0) self->fetcher_->Fetch(self->offset_, n, self->buffer_.data(), Deadline());
       self->offset_ += n;
       *data = self->buffer_.data();
       return static_cast<la_ssize_t>(n);

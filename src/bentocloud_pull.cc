@@ -4,6 +4,7 @@
 
 #include "remote/archive_reader.h"
 #include "remote/http_range_fetcher.h"
+#include "remote/progress_budget.h"
 #include "remote/tar_index.h"
 #include "src/archive_importer.h"
 #include "util/error.h"
@@ -77,18 +78,22 @@ void AddRemoteEntries(const std::vector<remote::TarMember>& members, const std::
   for (auto& [path, e] : files) request->files.push_back(std::move(e));
 }
 
-// Downloads the payload whole and imports it (no range reads possible).
-CloudPullResult DownloadWhole(Store* store, remote::HttpClient* http, remote::HttpRequest request,
-                              const std::string& where, const ProgressFn& progress) {
+// Downloads the payload whole and imports it (no range reads possible),
+// given up on when it stalls or trickles (the retry policy's budget).
+CloudPullResult DownloadWhole(Store* store, remote::HttpClient* http, const remote::RetryPolicy* retry,
+                              remote::HttpRequest request, const std::string& where, const ProgressFn& progress) {
   ProducerSource source(
-      [http, request, progress](ByteSink* sink) mutable {
+      [http, retry, request, where, progress](ByteSink* sink) mutable {
         uint64_t done = 0;
         uint64_t total = 0;
+        remote::ProgressBudget budget(retry->options().progress_window, retry->options().min_rate);
+        request.on_progress = [&] { budget.Check("GET " + where); };
         request.on_headers = [&total](long, const remote::HttpHeaders& h) {
           total = h.ContentLength().value_or(0);
         };
         request.sink = [&](const char* data, size_t n) {
           sink->Write(data, n);
+          budget.Add(n);
           done += n;
           if (progress) progress(done, total);
           return true;
@@ -125,7 +130,7 @@ CloudPullResult PullFromBentoCloud(Store* store, remote::BentoCloudClient* cloud
   const std::string url = cloud->PresignDownloadUrl(tag.name, cm.version).presigned_download_url;
   const remote::HttpRequest download = cloud->DownloadRequest(tag.name, cm.version, url);
   const std::optional<uint64_t> size = url.empty() ? std::nullopt : RangedSize(http, download);
-  if (!size) return DownloadWhole(store, http, download, where, progress);
+  if (!size) return DownloadWhole(store, http, retry, download, where, progress);
 
   remote::HttpRangeFetcher fetcher(http, retry, download, *size);
   const std::vector<remote::TarMember> members = remote::IndexTar(&fetcher, *size, where);
@@ -136,7 +141,7 @@ CloudPullResult PullFromBentoCloud(Store* store, remote::BentoCloudClient* cloud
       throw Error(ErrorCode::kInvalidArgument, where + ": model.yaml is not a small file");
     }
     model_yaml.resize(static_cast<size_t>(m.entry.size.value_or(0)));
-    fetcher.Fetch(m.data_offset, model_yaml.size(), model_yaml.data());
+    fetcher.Fetch(m.data_offset, model_yaml.size(), model_yaml.data(), Deadline());
   }
   if (model_yaml.empty()) {
     throw Error(ErrorCode::kInvalidArgument, where + ": the payload has no model.yaml; it is not a BentoML model");

@@ -50,7 +50,8 @@ std::shared_ptr<const std::string> BlobReader::Chunk(size_t index) {
   return fresh;
 }
 
-size_t BlobReader::ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) {
+size_t BlobReader::ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments,
+                                const std::stop_token&) {  // (reads the store: no network)
   if (offset >= size_ || n == 0) return 0;
   n = static_cast<size_t>(std::min<uint64_t>(n, size_ - offset));
   size_t index = static_cast<size_t>(std::upper_bound(starts_.begin(), starts_.end(), offset) -
@@ -69,7 +70,7 @@ size_t BlobReader::ReadSegments(uint64_t offset, size_t n, std::vector<Segment>*
 
 size_t BlobReader::ReadAt(uint64_t offset, size_t n, char* out) {
   std::vector<Segment> segments;
-  const size_t total = ReadSegments(offset, n, &segments);
+  const size_t total = ReadSegments(offset, n, &segments, {});
   for (const auto& s : segments) {
     std::memcpy(out, s.buffer->data() + s.offset, s.length);
     out += s.length;

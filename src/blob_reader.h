@@ -31,7 +31,8 @@ class BlobReader : public FileReader {
 
   // Segments point into the verified chunks, without a copy. Throws
   // Error(kCorruption) on damaged data.
-  size_t ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) override;
+  size_t ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments,
+                      const std::stop_token& interrupt) override;
   size_t ReadAt(uint64_t offset, size_t n, char* out) override;
 
   uint64_t size() const override { return size_; }

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -27,8 +28,11 @@ class FileReader {
 
   // Appends the pieces of [offset, offset + n) to `segments`, without a copy
   // where the implementation can; returns their total, short only at end of
-  // file. Throws Error on damaged data or a failed fetch.
-  virtual size_t ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) = 0;
+  // file. Throws Error on damaged data or a failed fetch. A read that waits
+  // for the network gives up after the read timeout (Error(kTimedOut)) and
+  // once `interrupt` is stopped (Error(kInterrupted)).
+  virtual size_t ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments,
+                              const std::stop_token& interrupt) = 0;
   // The same, copied into `out`.
   virtual size_t ReadAt(uint64_t offset, size_t n, char* out) = 0;
 

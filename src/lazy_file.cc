@@ -29,10 +29,14 @@ namespace {
 constexpr uint64_t kSequentialSlack = 4 << 20;
 constexpr size_t kStreamReadSize = 64 << 10;
 
-// Holds one of a semaphore's slots for its lifetime.
+// Holds one of a semaphore's slots for its lifetime. Waits for it no longer
+// than `deadline` allows (throwing as Deadline::Check does).
 class SlotGuard {
  public:
-  explicit SlotGuard(std::counting_semaphore<>* sem) : sem_(sem) { sem_->acquire(); }
+  SlotGuard(std::counting_semaphore<>* sem, const Deadline& deadline, const std::string& what) : sem_(sem) {
+    // (A semaphore cannot watch a stop token: look every few ms.)
+    while (!sem_->try_acquire_for(std::chrono::milliseconds(20))) deadline.Check(what);
+  }
   ~SlotGuard() { sem_->release(); }
   SlotGuard(const SlotGuard&) = delete;
   SlotGuard& operator=(const SlotGuard&) = delete;
@@ -109,18 +113,19 @@ void LazyFile::ClaimLocked(size_t first, size_t last, size_t piece_segments,
   }
 }
 
-void LazyFile::FetchPiece(const Piece& piece) {
+void LazyFile::FetchPiece(const Piece& piece, const Deadline& deadline) {
   // (Geometry from the constants: present_ is guarded by mu_.)
   const uint64_t segment = options_.segment_size;
   auto begin_of = [&](size_t i) { return static_cast<uint64_t>(i) * segment; };
   const uint64_t end = std::min(size_, begin_of(piece.first + piece.count));
   const size_t stop = piece.first + piece.count;
   size_t next = piece.first;  // the segment being received
+  const auto began = Deadline::Clock::now();
   try {
     // Each segment is received into a buffer of its own, written to the
     // staging file from there, then served (and kept in memory) as soon as
     // it is whole, while the rest of the piece is still arriving.
-    SlotGuard slot(&fetch_slots_);
+    SlotGuard slot(&fetch_slots_, deadline, "waiting for a free connection");
     RecentSegments::Buffer buffer;
     size_t filled = 0;
     fetcher_->FetchTo(begin_of(next), static_cast<size_t>(end - begin_of(next)),
@@ -150,30 +155,45 @@ void LazyFile::FetchPiece(const Piece& piece) {
         filled = 0;
         ++next;
       }
-    });
+    }, deadline);
     if (next != stop) throw Error(ErrorCode::kIOError, "the fetch ended early");
   } catch (const std::exception& e) {
     const uint64_t failed_at = begin_of(next);
     std::string message = "cannot fetch bytes " + std::to_string(failed_at) + "-" +
                           std::to_string(end - 1) + " of " + path_.filename().string() + ": " +
                           e.what();
+    // Cut short by this fetch's own bound (its reader's time ran out, or
+    // its reader was interrupted): the server is not to blame, and a reader
+    // with time left fetches the segments again. (An abort of every
+    // transfer is recorded: it is meant for all waiters.)
+    const auto* error = dynamic_cast<const Error*>(&e);
+    const bool cut_short =
+        error && ((error->code() == ErrorCode::kTimedOut && deadline.expired()) ||
+                  (error->code() == ErrorCode::kInterrupted && deadline.stopped()));
+    const bool aborted = error && error->code() == ErrorCode::kInterrupted && !cut_short;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      const auto now = Deadline::Clock::now();
+      if (aborted || now - began >= kFailFast) {
+        slow_failure_at_ = now;
+        slow_failure_ = message;
+      }
       for (size_t i = next; i < stop; ++i) {
         in_flight_[i] = false;
+        if (cut_short) continue;
         ++failures_[i];
         last_error_[i] = message;
       }
     }
     cv_.notify_all();
-    throw Error(ErrorCode::kIOError, message);
+    throw Error(cut_short ? error->code() : ErrorCode::kIOError, message);
   }
 }
 
-void LazyFile::FetchAll(const std::vector<Piece>& pieces) {
+void LazyFile::FetchAll(const std::vector<Piece>& pieces, const Deadline& deadline) {
   if (pieces.empty()) return;
   if (pieces.size() == 1) {
-    FetchPiece(pieces[0]);
+    FetchPiece(pieces[0], deadline);
     return;
   }
   std::atomic<size_t> next{0};
@@ -182,7 +202,7 @@ void LazyFile::FetchAll(const std::vector<Piece>& pieces) {
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < pieces.size();) {
       try {
-        FetchPiece(pieces[i]);
+        FetchPiece(pieces[i], deadline);
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mu);
         if (!error) error = std::current_exception();
@@ -211,7 +231,7 @@ void LazyFile::StartReadahead(std::vector<Piece> pieces) {
   try {
     readahead_.push_back(std::async(std::launch::async, [this, pieces] {
       try {
-        FetchAll(pieces);
+        FetchAll(pieces, Deadline());  // no reader waits on it: the progress rule bounds it
       } catch (const std::exception&) {
         // A reader that needs these segments fetches them again and reports.
       }
@@ -228,7 +248,8 @@ void LazyFile::CheckEpoch(std::optional<uint64_t> epoch) const {
   if (epoch && *epoch != epoch_) throw DiscardedBytesError();
 }
 
-size_t LazyFile::AwaitPresent(uint64_t offset, size_t n, std::optional<uint64_t> epoch) {
+size_t LazyFile::AwaitPresent(uint64_t offset, size_t n, std::optional<uint64_t> epoch,
+                              const std::stop_token& interrupt) {
   if (offset >= size_ || n == 0) {
     std::lock_guard<std::mutex> lock(mu_);
     CheckEpoch(epoch);
@@ -239,11 +260,17 @@ size_t LazyFile::AwaitPresent(uint64_t offset, size_t n, std::optional<uint64_t>
   size_t first = present_.SegmentOf(offset);
   size_t last = present_.SegmentOf(offset + n - 1);
 
+  const Deadline deadline = Deadline::After(options_.read_timeout, interrupt);
   std::vector<Piece> claimed;
   size_t piece_segments = 1;
   {
     std::lock_guard<std::mutex> lock(mu_);
     CheckEpoch(epoch);
+    if (slow_failure_at_ > Deadline::Clock::now() - kFailFast) {
+      for (size_t i = first; i <= last; ++i) {
+        if (!present_.Has(i) && !in_flight_[i]) throw Error(ErrorCode::kIOError, slow_failure_);
+      }
+    }
     // A stream of reads: each starts where the reads so far ended, or, for
     // a large read, near it (the kernel's readahead sends a stream's reads
     // several at a time, not always in order). A read that goes past the
@@ -279,19 +306,25 @@ size_t LazyFile::AwaitPresent(uint64_t offset, size_t n, std::optional<uint64_t>
   }
 
   for (;;) {
-    FetchAll(claimed);  // throws Error(kIOError) on failure
+    FetchAll(claimed, deadline);  // throws on failure
     claimed.clear();
     std::unique_lock<std::mutex> lock(mu_);
     CheckEpoch(epoch);
     ClaimLocked(first, last, piece_segments, &claimed);  // released by a failed fetch
     if (!claimed.empty()) continue;
     std::vector<uint32_t> failures(failures_.begin() + first, failures_.begin() + last + 1);
-    cv_.wait(lock, [&] {
+    const bool settled = deadline.Wait(cv_, lock, [&] {
       for (size_t i = first; i <= last; ++i) {
         if (in_flight_[i]) return false;
       }
       return true;
     });
+    if (!settled) {
+      lock.unlock();
+      deadline.Check("waiting for bytes " + std::to_string(offset) + "-" + std::to_string(offset + n - 1) +
+                     " of " + path_.filename().string() + " from the network");
+      continue;  // (a spurious end of the wait)
+    }
     bool all = true;
     for (size_t i = first; i <= last; ++i) {
       if (present_.Has(i)) continue;
@@ -332,8 +365,9 @@ void LazyFile::ForEachSource(uint64_t offset, size_t n, FromMemory from_memory,
   flush_disk(end);
 }
 
-size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> epoch) {
-  n = AwaitPresent(offset, n, epoch);
+size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> epoch,
+                        const std::stop_token& interrupt) {
+  n = AwaitPresent(offset, n, epoch, interrupt);
   if (n == 0) return 0;
   ForEachSource(
       offset, n,
@@ -349,8 +383,8 @@ size_t LazyFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint
 }
 
 size_t LazyFile::ReadSegments(uint64_t offset, size_t n, std::optional<uint64_t> epoch,
-                              std::vector<FileReader::Segment>* out) {
-  n = AwaitPresent(offset, n, epoch);
+                              std::vector<FileReader::Segment>* out, const std::stop_token& interrupt) {
+  n = AwaitPresent(offset, n, epoch, interrupt);
   if (n == 0) return 0;
   ForEachSource(
       offset, n,

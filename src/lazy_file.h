@@ -17,7 +17,20 @@
 //   - a large read just behind that end leaves the stream as it is; any
 //     other read is random and fetches only the segments it touches;
 //   - a failed fetch leaves its segments absent, wakes their waiters (which
-//     get the error) and throws Error(kIOError) to the reader — never a hang.
+//     get the error) and throws Error(kIOError) to the reader — never a hang;
+//   - no read waits longer than options.read_timeout for the network: its
+//     own fetches end by then and so does its wait for others' (it then
+//     throws Error(kTimedOut)); a stopped interrupt token ends it at once
+//     (Error(kInterrupted)). A fetch cut short this way leaves its segments
+//     to the next reader that needs them, with no error recorded against
+//     them. Background readahead is bounded by the fetcher's progress rule;
+//   - for kFailFast after a fetch failed slowly (it ran kFailFast or
+//     longer: a stalled server) or by an abort of every transfer, a read
+//     that needs a segment nobody is fetching fails at once with that
+//     error. The kernel asks again right after a failed readahead, and sends
+//     a file's buffered reads one at a time (Linux 6.18): neither must add
+//     another wait to the reader's, nor undo an abort. A fetch that failed
+//     quickly (an error status) is tried again at once.
 // Bytes of a segment are served only once all of it is written, so a reader
 // never sees a hole. The segments that arrived last stay in memory (see
 // recent_segments.h), where readers and the digest take them; aligned
@@ -28,6 +41,7 @@
 // waits for background readahead to finish.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -39,6 +53,7 @@
 #include <mutex>
 #include <optional>
 #include <semaphore>
+#include <stop_token>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,6 +63,7 @@
 #include "src/memory_budget.h"
 #include "src/recent_segments.h"
 #include "src/segment_map.h"
+#include "util/deadline.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
 
@@ -59,6 +75,8 @@ Error DiscardedBytesError();
 
 class LazyFile {
  public:
+  static constexpr std::chrono::seconds kFailFast{1};
+
   struct Options {
     // A lone random read fetches one segment: 256 KiB take ~0.5 ms on a
     // fast link; sequential reads fetch many segments per request anyway.
@@ -75,6 +93,8 @@ class LazyFile {
     // Called before n fetched bytes are written to the staging file: frees
     // room for them or throws Error(kNoSpace), which fails the fetch.
     std::function<void(uint64_t n)> make_room = nullptr;
+    // The longest one read waits for the network (FetchLimits::read_timeout).
+    std::chrono::milliseconds read_timeout{30000};
   };
 
   // `present` says which segments the staging file already holds (e.g. a
@@ -95,19 +115,23 @@ class LazyFile {
   // Throws Error(kIOError) when a needed fetch fails. With `epoch`, throws
   // DiscardedBytesError() once Discard() moved past it, before fetching (a
   // reader of discarded bytes cannot refill the file from its era) and
-  // after copying (what it copied may be of the discarded bytes).
-  size_t ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> epoch = std::nullopt);
+  // after copying (what it copied may be of the discarded bytes). Throws
+  // Error(kTimedOut) after options.read_timeout without the bytes, and
+  // Error(kInterrupted) once `interrupt` is stopped while it waits.
+  size_t ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> epoch = std::nullopt,
+                const std::stop_token& interrupt = {});
   // The same bytes as views (FileReader::Segment): segments held in memory
   // without a copy, the rest read from the staging file into new buffers.
   size_t ReadSegments(uint64_t offset, size_t n, std::optional<uint64_t> epoch,
-                      std::vector<FileReader::Segment>* out);
+                      std::vector<FileReader::Segment>* out, const std::stop_token& interrupt = {});
 
   // Fetches what [offset, offset + n) lacks, as a read of it would (it
   // counts towards the readahead stream), and waits until all of it is
   // present, serving nothing; returns n cut at the end of the file. Throws
   // as ReadAt().
-  size_t Fetch(uint64_t offset, size_t n, std::optional<uint64_t> epoch) {
-    return AwaitPresent(offset, n, epoch);
+  size_t Fetch(uint64_t offset, size_t n, std::optional<uint64_t> epoch,
+               const std::stop_token& interrupt = {}) {
+    return AwaitPresent(offset, n, epoch, interrupt);
   }
 
   // Hands bytes the caller knows are present (below PresentPrefix()) to
@@ -148,16 +172,19 @@ class LazyFile {
   // Claims the absent, not in-flight segments of [first, last] (under mu_),
   // cut into pieces of at most `piece_segments` segments.
   void ClaimLocked(size_t first, size_t last, size_t piece_segments, std::vector<Piece>* out);
-  // Fetches and stores one claimed piece; on failure releases it, records
-  // the error for its waiters and throws Error(kIOError).
-  void FetchPiece(const Piece& piece);
+  // Fetches and stores one claimed piece by `deadline`; on failure releases
+  // it and throws: Error(kIOError) recorded for its waiters, or (cut short
+  // by the deadline or its token) the kTimedOut or kInterrupted error,
+  // recorded for no one.
+  void FetchPiece(const Piece& piece, const Deadline& deadline);
   // Runs pieces, up to max_parallel at once; rethrows the first failure
   // after all have finished.
-  void FetchAll(const std::vector<Piece>& pieces);
+  void FetchAll(const std::vector<Piece>& pieces, const Deadline& deadline);
   void StartReadahead(std::vector<Piece> pieces);  // under mu_
   // Fetches what [offset, offset + n) lacks and waits until all of it is
   // present; returns n cut at the end of the file. Throws as ReadAt().
-  size_t AwaitPresent(uint64_t offset, size_t n, std::optional<uint64_t> epoch);
+  size_t AwaitPresent(uint64_t offset, size_t n, std::optional<uint64_t> epoch,
+                      const std::stop_token& interrupt);
   // Splits present bytes [offset, offset + n) into what memory holds
   // (from_memory(buffer, offset in it, length, position)) and runs of
   // segments to read from the staging file (from_disk(offset, length,
@@ -179,11 +206,13 @@ class LazyFile {
   std::counting_semaphore<> fetch_slots_;  // bounds concurrent Fetch() calls
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;               // a segment left the in-flight state
+  std::condition_variable_any cv_;           // a segment left the in-flight state
   SegmentMap present_;                       // guarded by mu_
   std::vector<bool> in_flight_;              // guarded by mu_
   std::vector<uint32_t> failures_;           // per segment, guarded by mu_
   std::vector<std::string> last_error_;      // per segment, guarded by mu_
+  Deadline::Clock::time_point slow_failure_at_ = Deadline::Clock::time_point::min();  // guarded by mu_
+  std::string slow_failure_;                 // its message, guarded by mu_
   static constexpr uint64_t kNoRead = ~uint64_t{0};
   uint64_t last_end_ = kNoRead;              // furthest end of the reads of this sequence
   uint64_t window_ = 0;                      // readahead window, bytes

@@ -58,6 +58,7 @@ RemoteCache::RemoteCache(std::filesystem::path staging_dir, cache::Index* index,
       options_([&] {
         options.memory_budget = std::make_shared<MemoryBudget>(kSegmentMemory);
         options.make_room = [this](uint64_t n) { MakeRoom(n); };
+        options.read_timeout = sources->limits().read_timeout;
         return options;
       }()) {
   std::error_code ec;

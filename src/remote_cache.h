@@ -119,7 +119,8 @@ class RemoteCache {
   const std::function<void(const std::string& id)> on_mismatch_;
   const SpaceMaker make_space_;
   std::mutex room_mu_;  // one MakeRoom() frees space at a time
-  const LazyFile::Options options_;  // memory_budget: one of kSegmentMemory bytes
+  // memory_budget: one of kSegmentMemory bytes; read_timeout: the sources' limit
+  const LazyFile::Options options_;
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Slot>> slots_;  // guarded by mu_

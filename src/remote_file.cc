@@ -59,21 +59,22 @@ bool RemoteFile::verified() const {
   return verified_;
 }
 
-size_t RemoteFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> generation) {
+size_t RemoteFile::ReadAt(uint64_t offset, size_t n, char* out, std::optional<uint64_t> generation,
+                          const std::stop_token& interrupt) {
   // Another reader may verify, fail and discard the file while this one
   // reads: bytes of a discarded era are never served (LazyFile checks).
   const uint64_t era = generation.value_or(lazy_.epoch());
-  const size_t got = lazy_.ReadAt(offset, n, out, era);
+  const size_t got = lazy_.ReadAt(offset, n, out, era, interrupt);
   AfterRead(era);
   return got;
 }
 
 size_t RemoteFile::ReadSegments(uint64_t offset, size_t n, std::vector<FileReader::Segment>* out,
-                                std::optional<uint64_t> generation) {
+                                std::optional<uint64_t> generation, const std::stop_token& interrupt) {
   const uint64_t era = generation.value_or(lazy_.epoch());
   const size_t first = out->size();
   try {
-    const size_t got = lazy_.ReadSegments(offset, n, era, out);
+    const size_t got = lazy_.ReadSegments(offset, n, era, out, interrupt);
     AfterRead(era);
     return got;
   } catch (...) {
@@ -82,7 +83,7 @@ size_t RemoteFile::ReadSegments(uint64_t offset, size_t n, std::vector<FileReade
   }
 }
 
-void RemoteFile::FetchWhole(std::optional<uint64_t> generation) {
+void RemoteFile::FetchWhole(std::optional<uint64_t> generation, const std::stop_token& interrupt) {
   const uint64_t era = generation.value_or(lazy_.epoch());
   if (verified()) return;
   std::lock_guard<std::mutex> whole(whole_mu_);
@@ -92,7 +93,7 @@ void RemoteFile::FetchWhole(std::optional<uint64_t> generation) {
   uint64_t offset = 0;
   do {
     if (verified()) return;  // by the thread that held whole_mu_ before
-    offset += lazy_.Fetch(offset, kStep, era);
+    offset += lazy_.Fetch(offset, kStep, era, interrupt);
     AfterRead(era);          // throws on a mismatch
   } while (offset < size());
 }

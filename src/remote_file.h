@@ -54,18 +54,20 @@ class RemoteFile {
   // Reads as LazyFile::ReadAt does. Throws Error(kIOError) for a failed fetch
   // and Error(kCorruption) when the completed file does not match its digest,
   // or when `generation` is given and the bytes of that generation were
-  // discarded since.
+  // discarded since; kTimedOut and kInterrupted as LazyFile::ReadAt.
   size_t ReadAt(uint64_t offset, size_t n, char* out,
-                std::optional<uint64_t> generation = std::nullopt);
+                std::optional<uint64_t> generation = std::nullopt,
+                const std::stop_token& interrupt = {});
   // The same, as views (see LazyFile::ReadSegments); appends nothing when
   // it throws.
   size_t ReadSegments(uint64_t offset, size_t n, std::vector<FileReader::Segment>* out,
-                      std::optional<uint64_t> generation = std::nullopt);
+                      std::optional<uint64_t> generation = std::nullopt,
+                      const std::stop_token& interrupt = {});
 
   // Returns once the whole file is fetched and matched its digest (at once
   // when it did before): strict reading calls it before serving a byte.
   // One thread fetches; the others wait for it. Throws as ReadAt().
-  void FetchWhole(std::optional<uint64_t> generation = std::nullopt);
+  void FetchWhole(std::optional<uint64_t> generation = std::nullopt, const std::stop_token& interrupt = {});
 
   const std::string& id() const { return id_; }
   uint64_t size() const { return lazy_.size(); }

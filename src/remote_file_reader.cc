@@ -15,12 +15,13 @@ size_t RemoteFileReader::ReadAt(uint64_t offset, size_t n, char* out) {
   return file_->ReadAt(offset, n, out, generation_);
 }
 
-size_t RemoteFileReader::ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) {
+size_t RemoteFileReader::ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments,
+                                      const std::stop_token& interrupt) {
   if (strict_) {
-    file_->FetchWhole();
-    return file_->ReadSegments(offset, n, segments);
+    file_->FetchWhole(std::nullopt, interrupt);
+    return file_->ReadSegments(offset, n, segments, std::nullopt, interrupt);
   }
-  return file_->ReadSegments(offset, n, segments, generation_);
+  return file_->ReadSegments(offset, n, segments, generation_, interrupt);
 }
 
 }  // namespace modelfs

@@ -28,7 +28,8 @@ class RemoteFileReader : public FileReader {
   RemoteFileReader(std::shared_ptr<RemoteFile> file, bool strict)
       : file_(std::move(file)), generation_(file_->generation()), strict_(strict) {}
 
-  size_t ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments) override;
+  size_t ReadSegments(uint64_t offset, size_t n, std::vector<Segment>* segments,
+                      const std::stop_token& interrupt) override;
   size_t ReadAt(uint64_t offset, size_t n, char* out) override;
   uint64_t size() const override { return file_->size(); }
   bool verified() const override { return file_->verified(); }

@@ -14,7 +14,7 @@ namespace {
 class RefusingFetcher : public remote::RangeFetcher {
  public:
   explicit RefusingFetcher(std::string reason) : reason_(std::move(reason)) {}
-  void Fetch(uint64_t, size_t, char*) override { throw Error(ErrorCode::kIOError, reason_); }
+  void Fetch(uint64_t, size_t, char*, const Deadline&) override { throw Error(ErrorCode::kIOError, reason_); }
 
  private:
   std::string reason_;
@@ -30,11 +30,11 @@ class CloudMemberFetcher : public remote::RangeFetcher {
   CloudMemberFetcher(RemoteSources* sources, ModelRecord model, uint64_t offset)
       : sources_(sources), model_(std::move(model)), offset_(offset) {}
 
-  void Fetch(uint64_t offset, size_t length, char* out) override {
-    WithRenewal([&](remote::RangeFetcher* p) { p->Fetch(offset_ + offset, length, out); });
+  void Fetch(uint64_t offset, size_t length, char* out, const Deadline& deadline) override {
+    WithRenewal([&](remote::RangeFetcher* p) { p->Fetch(offset_ + offset, length, out, deadline); });
   }
-  void FetchTo(uint64_t offset, size_t length, const Sink& sink) override {
-    WithRenewal([&](remote::RangeFetcher* p) { p->FetchTo(offset_ + offset, length, sink); });
+  void FetchTo(uint64_t offset, size_t length, const Sink& sink, const Deadline& deadline) override {
+    WithRenewal([&](remote::RangeFetcher* p) { p->FetchTo(offset_ + offset, length, sink, deadline); });
   }
 
  private:
@@ -55,8 +55,13 @@ class CloudMemberFetcher : public remote::RangeFetcher {
 
 }  // namespace
 
-RemoteSources::RemoteSources(remote::HfConfig environment, remote::BentoCloudConfig cloud_environment)
-    : environment_(std::move(environment)), cloud_environment_(std::move(cloud_environment)) {}
+RemoteSources::RemoteSources(remote::HfConfig environment, remote::BentoCloudConfig cloud_environment,
+                             remote::FetchLimits limits)
+    : limits_(limits),
+      client_(limits_.Client()),
+      retry_(limits_.Retry()),
+      environment_(std::move(environment)),
+      cloud_environment_(std::move(cloud_environment)) {}
 
 void RemoteSources::RememberCloudKey(const remote::BentoCloudConfig& config) {
   if (config.api_key.empty()) return;

@@ -8,7 +8,8 @@
 // in memory for its endpoint (never written anywhere), so the daemon can read
 // a gated model the user pulled with --token. A token is only ever sent to
 // the endpoint it belongs to. In offline mode the fetchers fail at once,
-// saying so. Thread-safe.
+// saying so. Every wait for the network is bounded by `limits` (see
+// remote/fetch_limits.h). Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -20,6 +21,7 @@
 #include <string>
 
 #include "remote/bentocloud_client.h"
+#include "remote/fetch_limits.h"
 #include "remote/hf_hub.h"
 #include "remote/http_client.h"
 #include "remote/range_fetcher.h"
@@ -30,7 +32,8 @@ namespace modelfs {
 
 class RemoteSources {
  public:
-  RemoteSources(remote::HfConfig environment, remote::BentoCloudConfig cloud_environment);
+  RemoteSources(remote::HfConfig environment, remote::BentoCloudConfig cloud_environment,
+                remote::FetchLimits limits = {});
 
   // The fetcher of `file` (`size` bytes, as listed) of `model`. Throws
   // Error(kUnsupported) for an origin kind it does not know.
@@ -52,10 +55,12 @@ class RemoteSources {
 
   remote::HttpClient* client() { return &client_; }
   const remote::RetryPolicy* retry() const { return &retry_; }
+  const remote::FetchLimits& limits() const { return limits_; }
 
  private:
   remote::HfConfig ConfigFor(const std::string& endpoint);
 
+  const remote::FetchLimits limits_;
   remote::HttpClient client_;
   remote::RetryPolicy retry_;
   struct Presigned {

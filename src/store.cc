@@ -106,12 +106,13 @@ Store::Store(fs::path home, FileLock lock, std::unique_ptr<cache::Index> index, 
       catalog_(index_.get()),
       access_(access) {
   if (access_ == Access::kWrite) {
-    sources_ = std::make_unique<RemoteSources>(
-        remote::HfConfigFromEnvironment(std::nullopt),
-        remote::BentoCloudConfigFromEnvironment([](const char* name) -> std::optional<std::string> {
-          const char* value = std::getenv(name);
-          return value ? std::optional<std::string>(value) : std::nullopt;
-        }));
+    auto getenv = [](const char* name) -> std::optional<std::string> {
+      const char* value = std::getenv(name);
+      return value ? std::optional<std::string>(value) : std::nullopt;
+    };
+    sources_ = std::make_unique<RemoteSources>(remote::HfConfigFromEnvironment(std::nullopt),
+                                               remote::BentoCloudConfigFromEnvironment(getenv),
+                                               remote::FetchLimitsFromEnvironment(getenv));
     remote_cache_ = std::make_unique<RemoteCache>(
         home_ / "staging", index_.get(), sources_.get(),
         [this](const std::string& id, const fs::path& staging) { MaterializeStaged(id, staging); },
@@ -317,7 +318,9 @@ void Store::ReadFile(const ModelRecord& model, const std::string& path,
   auto reader = OpenFile(model, path);
   std::vector<FileReader::Segment> segments;
   uint64_t offset = 0;
-  while (size_t n = reader->ReadSegments(offset, 4 << 20, &segments)) {
+  // 1 MiB per read, as the mount reads: a read that waits for the network
+  // must have its bytes within the read timeout.
+  while (size_t n = reader->ReadSegments(offset, 1 << 20, &segments, {})) {
     for (const auto& s : segments) sink(s.buffer->data() + s.offset, s.length);
     segments.clear();
     offset += n;

@@ -223,7 +223,8 @@ bool Store::StreamRemote(const ModelRecord& model, const FileRecord& file,
   std::shared_ptr<remote::RangeFetcher> fetcher = sources_->Open(model, file, size);
   ProducerSource download(
       [&](ByteSink* sink) {
-        fetcher->FetchTo(0, size, [sink](const char* data, size_t n) { sink->Write(data, n); });
+        // No deadline: the fetcher's progress rule bounds a download of any size.
+        fetcher->FetchTo(0, size, [sink](const char* data, size_t n) { sink->Write(data, n); }, Deadline());
       },
       size, file.path);
   std::optional<GitBlobSha1> git_sha1;
@@ -275,7 +276,7 @@ void Store::Prefetch(const ModelRecord& model, const std::function<void(uint64_t
     }
   }
   progress(done, total);
-  std::vector<char> buf(8 << 20);
+  std::vector<char> buf(1 << 20);  // each read must get its bytes within the read timeout
   for (const auto& file : todo) {
     const uint64_t before = done;
     if (StreamRemote(model, file, [&](uint64_t n) { progress(done += n, total); })) {

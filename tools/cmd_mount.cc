@@ -1,6 +1,7 @@
 // tools/cmd_mount.cc — `modelfs mount` and `modelfs umount`.
 #include <unistd.h>
 
+#include "remote/fetch_limits.h"
 #include "tools/commands.h"
 #include "tools/mount_daemon.h"
 #include "util/error.h"
@@ -31,7 +32,9 @@ void AddMount(CLI::App& app, CommandContext& ctx) {
                 "(certainty over latency: a 4 KiB read of a 10 GiB file waits for 10 GiB)");
   cmd->add_flag("--debug-fuse", options->debug, "log every FUSE request");
   cmd->add_option("-o", *fuse_options,
-                  "mount options: allow_other, strict (as --strict); others are accepted and ignored")
+                  "mount options: allow_other, strict (as --strict), read_timeout=SECONDS (the longest a "
+                  "read waits for the network, default 30 or $MODELFS_READ_TIMEOUT); others are accepted "
+                  "and ignored")
       ->delimiter(',');
   cmd->callback([=, &ctx] {
     if (ctx.in_daemon()) throw Error(ErrorCode::kInvalidArgument, "the store is already mounted");
@@ -41,6 +44,10 @@ void AddMount(CLI::App& app, CommandContext& ctx) {
     for (const auto& opt : *fuse_options) {
       if (opt == "allow_other") o.allow_other = true;
       if (opt == "strict") o.strict = true;
+      if (opt.starts_with("read_timeout=")) {
+        o.read_timeout = opt.substr(std::string("read_timeout=").size());
+        (void)remote::ParseReadTimeout(*o.read_timeout, "-o " + opt);  // refused here, not in the daemon
+      }
     }
     RunMount(o);
     if (!o.foreground) ctx.out() << "Mounted " << o.home.string() << " at " << o.mountpoint.string() << std::endl;
@@ -56,11 +63,23 @@ void AddUnmount(CLI::App& app, CommandContext& ctx) {
   });
 }
 
+// Sent by `modelfs umount` to the daemon of a busy mount (hidden from --help).
+void AddAbortTransfers(CLI::App& app, CommandContext& ctx) {
+  auto* cmd = app.add_subcommand(kAbortTransfers, "")->group("");
+  cmd->callback([&ctx] {
+    if (!ctx.in_daemon()) {
+      throw Error(ErrorCode::kInvalidArgument, std::string(kAbortTransfers) + " is for the mount daemon only");
+    }
+    ctx.OpenStore(Store::Access::kWrite)->remote_sources()->client()->AbortInFlight();
+  });
+}
+
 }  // namespace
 
 void RegisterMountCommands(CLI::App& app, CommandContext& ctx) {
   AddMount(app, ctx);
   AddUnmount(app, ctx);
+  AddAbortTransfers(app, ctx);
 }
 
 }  // namespace modelfs::tools

@@ -20,6 +20,7 @@
 #include "fs/fuse_filesystem.h"
 #include "fs/model_tree.h"
 #include "fs/mount_session.h"
+#include "remote/fetch_limits.h"
 #include "src/client_output.h"
 #include "src/control_socket.h"
 #include "src/store.h"
@@ -60,6 +61,17 @@ int RunProgram(std::vector<std::string> args) {
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+// Calls `done` every 100 ms until it returns true or `limit` passes.
+template <typename Done>
+bool Poll(Done done, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 // A FUSE mount whose daemon died (kill -9) answers statfs with ENOTCONN
@@ -144,6 +156,8 @@ void Serve(const DaemonOptions& options, int ready_fd) {
   try {
     TuneAllocator();
     ::signal(SIGPIPE, SIG_IGN);  // a caller's closed pipe is an error to report, not a reason to die
+    // The store reads its limits from the environment, in one place.
+    if (options.read_timeout) ::setenv(remote::FetchLimits::kVariable, options.read_timeout->c_str(), 1);
     std::shared_ptr<Store> store = Store::Open(options.home, Store::Access::kWrite);
     store->SetStrictReads(options.strict);
     const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -161,7 +175,9 @@ void Serve(const DaemonOptions& options, int ready_fd) {
       spdlog::info("serving store {} at {}{}", options.home.string(), options.mountpoint.string(),
                    options.strict ? " (strict: remote files are verified whole before a byte is served)" : "");
       report("ok");
-      session.Run();
+      // Unmounted or signalled: every transfer and wait for the network
+      // ends now, so the requests in progress are answered and the loop can end.
+      session.Run([&store] { store->remote_sources()->client()->Shutdown(); });
     }
     store->SetChangeListener(nullptr);
     store->SetDiscardListener(nullptr);
@@ -228,9 +244,32 @@ void RunUnmount(const stdfs::path& mountpoint) {
   if (!entry || entry->fstype != "fuse.modelfs") {
     throw Error(ErrorCode::kInvalidArgument, mountpoint.string() + " is not a modelfs mount");
   }
-  if (RunProgram({"fusermount3", "-u", mountpoint.string()}) != 0 &&
-      ::umount2(mountpoint.c_str(), 0) != 0) {
-    ThrowErrno("cannot unmount " + mountpoint.string());
+  int error = 0;  // of the last umount2(2)
+  auto unmount = [&] {
+    if (RunProgram({"fusermount3", "-u", "-q", mountpoint.string()}) == 0 ||
+        ::umount2(mountpoint.c_str(), 0) == 0) {
+      return true;
+    }
+    error = errno;
+    return false;
+  };
+  if (!unmount()) {
+    // Busy: files are open. Readers waiting on a stalled server would hold
+    // theirs for up to the read timeout; their transfers are aborted, so
+    // they fail at once and let go.
+    const stdfs::path home = entry->source;
+    try {
+      (void)ForwardToDaemon(home / "control.sock", {"modelfs", "--home", home.string(), kAbortTransfers});
+    } catch (const Error&) {
+      // No daemon to ask (it died): the tries below say whether the mount is still busy.
+    }
+    if (!Poll([&] { return unmount(); }, std::chrono::seconds(5))) {
+      // (Without root umount2 says EPERM, and fusermount3 refused for a reason it did not say.)
+      if (error != EBUSY && error != EPERM) ThrowErrno("cannot unmount " + mountpoint.string(), error);
+      throw Error(ErrorCode::kBusy, "cannot unmount " + mountpoint.string() +
+                                        ": it is busy, processes still have files open under it; close them "
+                                        "(`fuser -vm " + mountpoint.string() + "` lists them) and try again");
+    }
   }
   // The daemon releases the store lock when it has shut down cleanly.
   const stdfs::path lock = stdfs::path(entry->source) / "lock";

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace modelfs::tools {
@@ -18,6 +19,8 @@ struct DaemonOptions {
 
   bool debug = false;
   std::string log_level;
+  // -o read_timeout=SECONDS: MODELFS_READ_TIMEOUT for the daemon.
+  std::optional<std::string> read_timeout;
 };
 
 // Checks the mountpoint and the environment, then mounts. In the background
@@ -25,7 +28,14 @@ struct DaemonOptions {
 // daemon's error; in the foreground it returns when the mount ends.
 void RunMount(const DaemonOptions& options);
 
-// Unmounts `mountpoint` and waits for its daemon to release the store.
+// Unmounts `mountpoint` and waits for its daemon to release the store. When
+// the mount is busy, the daemon is first told to abort its transfers in
+// progress (the hidden command kAbortTransfers), so that readers stuck on a
+// stalled server fail and let go, and the unmount is tried again for a few
+// seconds; then a mount still busy is an error saying so.
 void RunUnmount(const std::filesystem::path& mountpoint);
+
+// The command, run inside the daemon only, that aborts its transfers.
+inline constexpr const char* kAbortTransfers = "abort-transfers";
 
 }  // namespace modelfs::tools

@@ -20,6 +20,8 @@ enum class ErrorCode {
   kIOError,          // the operating system refused a read or write
   kNoSpace,          // ENOSPC / EDQUOT while writing
   kUnsupported,      // a feature or format this build does not handle
+  kTimedOut,         // a wait for the network outlasted its bound (see util/deadline.h)
+  kInterrupted,      // a wait was cut short: a FUSE interrupt, an abort, the daemon stopping
 };
 
 class Error : public std::runtime_error {

@@ -91,6 +91,12 @@ FAULTS  (add_fault(kind, path="*", count=1, skip=0, server="any", method=None, r
   html            status=200, body              any: an HTML page with 200 (API or file alike)
   json_garbage    status=200, body              any: invalid JSON (application/json) with 200
   drop            -                             any: close the connection without answering
+  stall           after_bytes=None, seconds=3600
+                                                any: read the request, then send nothing for
+                                                `seconds` (or until the client or the simulator
+                                                closes the connection), the socket kept open; with
+                                                after_bytes: headers and that many body bytes
+                                                first (count=None: a CDN that trickles and stalls)
   size_mismatch   delta=+1 | size=N             hub API listings that include a matching file
                                                 (tree, revision?blobs=true: size and lfs.size)
                                                 and hub resolve answers (X-Linked-Size); the bytes
@@ -150,6 +156,7 @@ import json
 import os
 import re
 import shutil
+import select
 import signal
 import socket
 import socketserver
@@ -176,7 +183,7 @@ LFS_POINTER_FMT = "version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsi
 # --- fault kinds ------------------------------------------------------------------------------
 # body faults need a GET answered 200/206 with a non-empty body (file content or API JSON)
 BODY_FAULTS = ("reset", "truncate", "corrupt")
-ANY_FAULTS = ("status", "rate_limit", "slow", "html", "json_garbage", "drop")
+ANY_FAULTS = ("status", "rate_limit", "slow", "html", "json_garbage", "drop", "stall")
 RANGE_FAULTS = ("ignore_range", "shift")
 FAULT_KINDS = BODY_FAULTS + ANY_FAULTS + ("size_mismatch",) + RANGE_FAULTS
 FAULT_ALIASES = {"500": ("status", {"status": 500}), "http_500": ("status", {"status": 500}),
@@ -372,7 +379,7 @@ class Fault:
         if server not in ("any", "hub", "cdn"):
             raise ValueError("fault server must be any|hub|cdn, not %r" % (server,))
         known = {"after_bytes", "status", "retry_after", "body", "offset", "rate", "delay",
-                 "delta", "size", "content_type", "message", "error_code", "by"}
+                 "delta", "size", "content_type", "message", "error_code", "by", "seconds"}
         bad = set(params) - known
         if bad:
             raise ValueError("unknown fault parameter(s): %s" % ", ".join(sorted(bad)))
@@ -626,7 +633,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         kind = fault.kind if fault else None
         if kind == "slow" and fault.get("delay", 0) > 0:
             time.sleep(float(fault.get("delay")))
-        if kind == "drop":
+        if kind == "drop" or (kind == "stall" and fault.get("after_bytes") is None):
+            if kind == "stall":
+                self._hold(fault)
             self.close_connection = True
             self._entry["status"] = 0
             return
@@ -673,7 +682,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if kind == "size_mismatch":
                 adj = fault
                 fault = None
-            resp = plan.build(adj, kind == "ignore_range", kind not in BODY_FAULTS + ("slow", "shift"))
+            resp = plan.build(adj, kind == "ignore_range",
+                              kind not in BODY_FAULTS + ("slow", "shift", "stall"))
             if kind == "ignore_range":
                 fault = None
         self._send(resp, fault, plan)
@@ -710,7 +720,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         flip = None
         rate = None
         shift = 0
-        if kind == "reset":
+        if kind in ("reset", "stall"):
             limit = max(0, min(int(fault.get("after_bytes", 0)), length))
         elif kind == "truncate":
             n = fault.get("after_bytes")
@@ -728,6 +738,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             shift = min(resp.start, int(fault.get("by", 4096)))
         self._stream(resp, limit, flip, rate, plan, shift)
         if kind == "truncate":
+            self.close_connection = True
+        elif kind == "stall":
+            self._hold(fault)
             self.close_connection = True
         elif kind == "reset":
             self.close_connection = True
@@ -802,6 +815,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if k == 0:
             raise BrokenPipeError("sendfile sent nothing")
         return k
+
+    def _hold(self, fault):
+        """Sends nothing for fault's `seconds`, keeping the connection open, or until the client
+        or the simulator (stop) closes it; what the client sends meanwhile is read and ignored."""
+        until = time.monotonic() + float(fault.get("seconds", 3600))
+        sock = self.connection
+        while time.monotonic() < until:
+            try:
+                ready, _, _ = select.select([sock], [], [], 0.1)
+                if ready and not sock.recv(65536):
+                    return  # closed
+            except (OSError, ValueError):
+                return
 
     def _reset_connection(self):
         sock = self.connection

@@ -550,6 +550,25 @@ class HubSimTest(unittest.TestCase):
             request(self.url("/org/model/resolve/main/config.json"))
         self.assertEqual(request(self.url("/org/model/resolve/main/config.json")).status, 200)
 
+    def test_fault_stall(self):
+        # after_bytes: that much of the body, then silence on an open connection
+        self.sim.add_fault("stall", "*.safetensors", after_bytes=1000, seconds=0.5, server="cdn")
+        conn, r = self.cdn_get("bytes=0-99999")
+        self.assertEqual(r.getheader("Content-Length"), "100000")
+        t0 = time.monotonic()
+        with self.assertRaises(http.client.IncompleteRead) as cm:
+            r.read()
+        self.assertEqual(cm.exception.partial, self.big[:1000])
+        self.assertGreater(time.monotonic() - t0, 0.45)
+        conn.close()
+        # no after_bytes: the request is read and never answered
+        self.sim.add_fault("stall", "config.json", seconds=0.5)
+        t0 = time.monotonic()
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionResetError)):
+            request(self.url("/org/model/resolve/main/config.json"))
+        self.assertGreater(time.monotonic() - t0, 0.45)
+        self.assertEqual(request(self.url("/org/model/resolve/main/config.json")).status, 200)
+
     def test_fault_body_faults_need_a_body(self):
         # a reset armed for *.safetensors is not consumed by the hub's redirect or by a HEAD
         self.sim.add_fault("reset", "*.safetensors")

@@ -71,7 +71,7 @@ class StringSource : public ByteSource {
 class StringFetcher : public remote::RangeFetcher {
  public:
   explicit StringFetcher(const std::string& data) : data_(data) {}
-  void Fetch(uint64_t offset, size_t length, char* out) override {
+  void Fetch(uint64_t offset, size_t length, char* out, const Deadline&) override {
     REQUIRE(offset + length <= data_.size());
     std::memcpy(out, data_.data() + offset, length);
     fetched += length;

@@ -17,11 +17,15 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <optional>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "remote/fetch_limits.h"
 #include "remote/http_error.h"
+#include "remote/progress_budget.h"
 #include "remote/retry_policy.h"
 #include "remote/retrying_fetch.h"
 #include "remote/url.h"
@@ -38,7 +42,9 @@ using std::chrono::milliseconds;
 // i % 251, with Range), /reset and /truncate (a body broken after `at`
 // bytes), /short (half the promised range), /status/N, /flaky, /ratelimit,
 // /redirect?to=, /loop, /echo (request headers as JSON), /stall, /hang,
-// /slow?after=SECONDS (answers only then), /link, /gzip, /stats.
+// /slow?after=SECONDS (answers only then), /link, /gzip, /stats,
+// /trickle?n=N (N bytes of the range asked for, then silence: each GET) and
+// /drip?rate=BYTES_PER_S (the range asked for, at that steady rate).
 constexpr const char* kServerScript = R"PY(
 import ctypes, gzip, hashlib, http.server, json, socket, socketserver, struct, threading, time, urllib.parse
 ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: never outlive the tests
@@ -111,6 +117,21 @@ class H(http.server.BaseHTTPRequestHandler):
         if kind in ("stall", "hang"): return time.sleep(30)
         if kind == "slow":
             time.sleep(float(q["after"])); return self.send(200, b"thought it over")
+        if kind in ("trickle", "drip"):
+            size, (a, b) = int(q.get("size", len(BLOB))), self.headers["Range"][len("bytes="):].split("-")
+            first, last = int(a), min(int(b) if b else size - 1, size - 1)
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, size))
+            self.send_header("Content-Length", str(last - first + 1))
+            self.end_headers()
+            body = BLOB[first : last + 1]
+            if kind == "trickle":
+                self.wfile.write(body[: int(q["n"])]); self.wfile.flush()
+                return time.sleep(30)
+            for i in range(0, len(body), 1024):
+                self.wfile.write(body[i : i + 1024]); self.wfile.flush()
+                time.sleep(1024 / float(q["rate"]))
+            return
         if kind == "link":
             page = int(q.get("page", 1))
             link = '<http://%s/link?page=%d>; rel="next"' % (self.headers["Host"], page + 1)
@@ -664,6 +685,136 @@ TEST_CASE("A request may wait longer than the client's idle timeout", "[remote][
   HttpResponse r = client.Perform(slow);
   CHECK(r.status == 200);
   CHECK(r.body == "thought it over");
+}
+
+TEST_CASE("ProgressBudget: only bytes buy time", "[remote][retry][hang]") {
+  using Clock = ProgressBudget::Clock;
+  Clock::time_point now = Clock::time_point() + std::chrono::hours(1);
+  ProgressBudget budget(milliseconds(1000), 1000, [&] { return now; });  // 1000 bytes a second
+  for (int window = 0; window < 10; ++window) {  // a server at the minimum rate goes on forever
+    now += milliseconds(900);
+    budget.Add(1000);
+    CHECK_FALSE(budget.exhausted());
+  }
+  CHECK(budget.window_end() == now + milliseconds(1000));
+  now += milliseconds(999);
+  budget.Add(999);  // one byte short
+  CHECK_FALSE(budget.exhausted());
+  now += milliseconds(1);
+  CHECK(budget.exhausted());
+  CHECK_THROWS_WITH(budget.Check("GET x"), Catch::Contains("GET x received 999 bytes in 1 s") &&
+                                               Catch::Contains("stalls or trickles"));
+  budget.Add(1 << 20);  // too late
+  CHECK(budget.exhausted());
+  ProgressBudget unlimited(milliseconds(0), 1000, [&] { return now; });
+  now += std::chrono::hours(24);
+  CHECK_FALSE(unlimited.exhausted());
+  CHECK(unlimited.window_end() == Clock::time_point::max());
+}
+
+TEST_CASE("MODELFS_READ_TIMEOUT sets the bounds on waiting", "[remote][retry][hang]") {
+  auto env = [](std::optional<std::string> value) {
+    return [value](const char*) { return value; };
+  };
+  CHECK(FetchLimitsFromEnvironment(env(std::nullopt)).read_timeout == milliseconds(30000));
+  const FetchLimits limits = FetchLimitsFromEnvironment(env("2.5"));
+  CHECK(limits.read_timeout == milliseconds(2500));
+  CHECK(limits.Client().idle_timeout == milliseconds(2500));
+  CHECK(limits.Client().connect_timeout == milliseconds(2500));
+  CHECK(limits.Retry().progress_window == milliseconds(2500));
+  CHECK(FetchLimitsFromEnvironment(env("60")).Client().idle_timeout == milliseconds(10000));
+  for (const char* bad : {"0", "-1", "soon", "1e9", "nan", "3s"}) {
+    CHECK_THROWS_WITH(FetchLimitsFromEnvironment(env(bad)),
+                      Catch::Contains("MODELFS_READ_TIMEOUT is \"" + std::string(bad) + "\""));
+  }
+}
+
+// A policy with real, short pauses that gives up on less than 16 KiB/s over `window`.
+RetryPolicy Impatient(milliseconds window) {
+  RetryOptions o;
+  o.base_delay = milliseconds(10);
+  o.max_delay = milliseconds(50);
+  o.progress_window = window;
+  o.min_rate = 16 << 10;
+  return RetryPolicy(o);
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+TEST_CASE("A server that trickles and stalls is given up on within the progress window",
+          "[remote][retry][hang]") {
+  TestServer& server = Server();
+  HttpClientOptions options;
+  options.idle_timeout = milliseconds(300);
+  HttpClient client(options);
+  RetryPolicy policy = Impatient(milliseconds(1500));
+  RetryingFetch fetch(&client, &policy);
+  const std::string path = Fresh("/trickle");
+  const auto start = std::chrono::steady_clock::now();
+  // 1000 bytes per GET, then silence: every try makes progress, none enough.
+  HttpError e = Thrown([&] { FetchInto(fetch, server.Url(path + "?n=1000"), {0, 999999}); });
+  CHECK_FALSE(e.retryable());
+  CHECK_THAT(e.what(), Catch::Contains("stalls or trickles"));
+  CHECK(SecondsSince(start) < 3.0);
+  CHECK(server.Requests(path).size() >= 2);  // resumed, and given up all the same
+}
+
+TEST_CASE("A slow server that keeps up the minimum rate is not cut", "[remote][retry][hang]") {
+  TestServer& server = Server();
+  HttpClientOptions options;
+  options.idle_timeout = milliseconds(300);
+  HttpClient client(options);
+  RetryPolicy policy = Impatient(milliseconds(500));  // 8 KiB per 0.5 s
+  RetryingFetch fetch(&client, &policy);
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(FetchInto(fetch, server.Url(Fresh("/drip") + "?rate=40960&size=61440"), {0, 61439}) ==
+        Blob(0, 61440));
+  CHECK(SecondsSince(start) > 1.0);  // three windows and more
+}
+
+TEST_CASE("A fetch ends by its deadline, soon after a stop or an abort", "[remote][retry][hang]") {
+  TestServer& server = Server();
+  HttpClient client;
+  RetryPolicy policy = Impatient(milliseconds(60000));
+  RetryingFetch fetch(&client, &policy);
+  const auto start = std::chrono::steady_clock::now();
+  auto fetch_hang = [&](const Deadline& deadline) {
+    return Thrown([&] {
+      fetch.FetchRange(Get(server.Url(Fresh("/hang"))), {0, 9}, [](const char*, size_t) { return true; },
+                       deadline);
+    });
+  };
+  SECTION("the deadline") {
+    HttpError e = fetch_hang(Deadline::After(milliseconds(700)));
+    CHECK(e.code() == ErrorCode::kTimedOut);
+    CHECK_FALSE(e.retryable());
+    CHECK_THAT(e.what(), Catch::Contains("timed out after 0.7 s"));
+  }
+  SECTION("its token") {
+    std::stop_source stop;
+    std::jthread stopper([&] {
+      std::this_thread::sleep_for(milliseconds(300));
+      stop.request_stop();
+    });
+    CHECK(fetch_hang(Deadline(Deadline::Clock::time_point::max(), stop.get_token())).code() ==
+          ErrorCode::kInterrupted);
+  }
+  SECTION("the client's abort, which spares later requests") {
+    std::jthread aborter([&] {
+      std::this_thread::sleep_for(milliseconds(300));
+      client.AbortInFlight();
+    });
+    CHECK(fetch_hang(Deadline()).code() == ErrorCode::kInterrupted);
+    CHECK(client.Perform(Get(server.Url("/data?size=10"))).body == Blob(0, 10));
+  }
+  CHECK(SecondsSince(start) < 2.5);
+  SECTION("the client's shutdown, which ends every later request too") {
+    client.Shutdown();
+    CHECK(Thrown([&] { client.Perform(Get(server.Url("/data?size=10"))); }).code() ==
+          ErrorCode::kInterrupted);
+  }
 }
 
 TEST_CASE("Link pagination across real responses", "[remote][url]") {

@@ -9,7 +9,10 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <memory>
+#include <mutex>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -87,7 +90,7 @@ SegmentMap Empty() { return SegmentMap(kFileSize, kMiB); }
 // Fails every fetch; counts calls.
 class FailingFetcher : public remote::RangeFetcher {
  public:
-  void Fetch(uint64_t, size_t, char*) override {
+  void Fetch(uint64_t, size_t, char*, const Deadline&) override {
     ++calls;
     throw Error(ErrorCode::kNotFound, "gone");
   }
@@ -97,7 +100,7 @@ class FailingFetcher : public remote::RangeFetcher {
 // Serves FileData() from memory, slowly, recording concurrency and bytes.
 class MemoryFetcher : public remote::RangeFetcher {
  public:
-  void Fetch(uint64_t offset, size_t length, char* out) override {
+  void Fetch(uint64_t offset, size_t length, char* out, const Deadline&) override {
     int now = ++active;
     int seen = max_active.load();
     while (now > seen && !max_active.compare_exchange_weak(seen, now)) {
@@ -113,6 +116,42 @@ class MemoryFetcher : public remote::RangeFetcher {
   std::atomic<int> max_active{0};
   std::atomic<uint64_t> bytes{0};
 };
+
+// A server that stalls until Release(): each fetch waits for it, as long as
+// its deadline allows, then serves FileData().
+class StallingFetcher : public remote::RangeFetcher {
+ public:
+  void Fetch(uint64_t offset, size_t length, char* out, const Deadline& deadline) override {
+    ++calls;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!deadline.Wait(cv_, lock, [&] { return released_; })) deadline.Check("the stalled fetch");
+    }
+    std::memcpy(out, FileData().data() + offset, length);
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+  std::atomic<int> calls{0};
+
+ private:
+  std::mutex mu_;
+  std::condition_variable_any cv_;
+  bool released_ = false;
+};
+
+// Polls `done` every 5 ms for up to 5 s.
+template <typename Done>
+bool Eventually(Done done) {
+  for (int i = 0; i < 1000; ++i, std::this_thread::sleep_for(std::chrono::milliseconds(5))) {
+    if (done()) return true;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -222,6 +261,67 @@ TEST_CASE("LazyFile reports a failed fetch to every waiting reader", "[lazy]") {
   CHECK(errors == 8);
   CHECK(failing.calls >= 1);
   CHECK(f.Snapshot().count() == 0);
+}
+
+TEST_CASE("LazyFile: no read waits on a stalled fetch past its timeout, an interrupt ends it at once",
+          "[lazy][hang]") {
+  using namespace std::chrono_literals;
+  TempDir dir("lazy");
+  StallingFetcher stalling;
+  LazyFile::Options options;
+  options.segment_size = kMiB;
+  options.read_timeout = 1000ms;
+  LazyFile f(dir / "staging", kFileSize, Empty(), &stalling, options);
+  const auto start = std::chrono::steady_clock::now();
+  auto since = [&] { return std::chrono::steady_clock::now() - start; };
+  // A fetches segment 0 itself and runs out of time.
+  auto a = std::async(std::launch::async, [&] { return ThrownCode([&] { Read(f, 0, 4096); }); });
+  REQUIRE(Eventually([&] { return stalling.calls == 1; }));
+  // B waits for A's fetch, and is interrupted.
+  std::stop_source interrupt;
+  auto b = std::async(std::launch::async, [&] {
+    return ThrownCode([&] {
+      std::string out(4096, '\0');
+      f.ReadAt(100, out.size(), out.data(), std::nullopt, interrupt.get_token());
+    });
+  });
+  std::this_thread::sleep_for(50ms);
+  interrupt.request_stop();
+  REQUIRE(b.wait_for(2s) == std::future_status::ready);
+  CHECK(b.get() == "kInterrupted");
+  CHECK(since() < 800ms);
+  // C waits for A's fetch too; A times out, C fetches again with the time it has left.
+  std::this_thread::sleep_for(200ms);
+  auto c = std::async(std::launch::async, [&] { return Read(f, 200, 100); });
+  REQUIRE(a.wait_for(3s) == std::future_status::ready);
+  CHECK(a.get() == "kTimedOut");
+  CHECK(since() < 1500ms);
+  REQUIRE(Eventually([&] { return stalling.calls == 2; }));  // C's own fetch
+  stalling.Release();
+  REQUIRE(c.wait_for(2s) == std::future_status::ready);
+  CHECK(c.get() == FileData().substr(200, 100));
+}
+
+TEST_CASE("LazyFile: right after a slow failure a read that needs the network fails at once", "[lazy][hang]") {
+  using namespace std::chrono_literals;
+  TempDir dir("lazy");
+  StallingFetcher stalling;
+  LazyFile::Options options;
+  options.segment_size = kMiB;
+  options.read_timeout = LazyFile::kFailFast;
+  LazyFile f(dir / "staging", kFileSize, Empty(), &stalling, options);
+  CHECK(ThrownCode([&] { Read(f, 0, 4096); }) == "kTimedOut");
+  // The kernel's second try after a failed readahead, and the reads it held
+  // back meanwhile, do not wait as long again.
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(ThrownCode([&] { Read(f, 4096, 4096); }) == "kIOError");
+  CHECK(ThrownCode([&] { Read(f, 5 * kMiB, 4096); }) == "kIOError");
+  CHECK(std::chrono::steady_clock::now() - start < 200ms);
+  CHECK(stalling.calls == 1);
+  stalling.Release();
+  REQUIRE(Eventually([&] { return ThrownCode([&] { Read(f, 0, 10); }) == "no error"; }));
+  CHECK(std::chrono::steady_clock::now() - start >= LazyFile::kFailFast - 200ms);
+  CHECK(Read(f, 5 * kMiB, 10) == FileData().substr(5 * kMiB, 10));
 }
 
 TEST_CASE("LazyFile reads ahead in parallel on sequential access only", "[lazy]") {
@@ -352,7 +452,7 @@ std::string FetchAfterResolve(Remote& r, const std::string& method, uint64_t off
   fetcher.StartResolve();
   std::string out(4096, '\0');
   try {
-    fetcher.Fetch(offset, out.size(), out.data());
+    fetcher.Fetch(offset, out.size(), out.data(), Deadline());
   } catch (...) {
     r.sim.ClearFaults();
     throw;

@@ -52,7 +52,7 @@ struct Source {
 class MemoryFetcher : public remote::RangeFetcher {
  public:
   explicit MemoryFetcher(std::shared_ptr<Source> source) : source_(std::move(source)) {}
-  void Fetch(uint64_t offset, size_t length, char* out) override {
+  void Fetch(uint64_t offset, size_t length, char* out, const Deadline&) override {
     std::lock_guard<std::mutex> lock(source_->mu);
     ++source_->fetches;
     if (source_->fail) throw Error(ErrorCode::kIOError, "the fake remote fails");

@@ -183,6 +183,8 @@ inline const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kIOError: return "kIOError";
     case ErrorCode::kNoSpace: return "kNoSpace";
     case ErrorCode::kUnsupported: return "kUnsupported";
+    case ErrorCode::kTimedOut: return "kTimedOut";
+    case ErrorCode::kInterrupted: return "kInterrupted";
   }
   return "unknown";
 }
