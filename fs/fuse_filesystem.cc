@@ -86,6 +86,10 @@ struct FuseCallbacks {
     // With POSIX ACL support the kernel caches each inode's (absent) ACL, so
     // `ls -l` asks for system.posix_acl_* once per inode, not on every call.
     if (conn->capable & FUSE_CAP_POSIX_ACL) conn->want |= FUSE_CAP_POSIX_ACL;
+    // A file whose mtime changed loses its cached pages at the next read:
+    // how the pages of a remote file that failed its digest are dropped
+    // (see page_invalidator.h). Attributes otherwise never change.
+    if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA) conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
   }
 
   static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
