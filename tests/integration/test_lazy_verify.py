@@ -27,9 +27,10 @@ MISMATCH_RE = re.compile(r"digest mismatch: model (\S+) file (\S+) .*expected (\
 
 class LazyVerifyTestCase(HfPullTestCase):
 
-    def mount_with(self, *args):
-        """`modelfs mount MP ARGS...` with the test's environment; returns MP."""
-        mp = self.mountpoint()
+    def mount_with(self, *args, name="mnt"):
+        """`modelfs mount MP ARGS...` (MP: a fresh directory `name`) with the test's environment;
+        returns MP."""
+        mp = self.mountpoint(name)
         self.add_mount_cleanup(mp)
         r = self.mf("mount", mp, *args, timeout=30)
         if r.rc != 0:
@@ -77,7 +78,7 @@ class MismatchTest(LazyVerifyTestCase):
     def check_mismatch(self, kind, params):
         repo = "org/mismatch-" + kind
         tag, src, want = self.pulled(repo, "mismatch-%s.safetensors" % kind, SIZE)
-        mp = self.mount_hf()
+        mp = self.mount_hf(self.mountpoint("mnt-" + kind))
         path = os.path.join(self.mdir(mp, tag), "model.safetensors")
         before = self.mismatches()
         fid = self.sim.add_fault(kind, "model.safetensors", repo=repo, server="cdn", method="GET",
@@ -211,7 +212,7 @@ class StrictTest(LazyVerifyTestCase):
             with self.subTest(args=args):
                 repo = "org/strict-mount-" + args[-1].strip("-")
                 tag, src, want = self.pulled(repo, repo.replace("/", "-") + ".safetensors", SIZE)
-                mp = self.mount_with(*args)
+                mp = self.mount_with(*args, name="mnt" + args[-1].strip("-"))
                 self.check_strict(os.path.join(self.mdir(mp, tag), "model.safetensors"), src, want,
                                   repo, "corrupt")
                 self.ok("umount", mp, timeout=60)
