@@ -242,4 +242,9 @@ class StrictTest(LazyVerifyTestCase):
         r = self.ok("models", "pull", "hf://" + lax_repo, "--strict", timeout=120)
         self.assertIn("strict", r.text)
         self.assertIs(True, self.remote_entry(lax_tag)["strict"])
+        # ... at once, in the mount too: the next read fetches and checks the whole file.
+        lax_path = os.path.join(self.mdir(mp, lax_tag), "model.safetensors")
+        got, err = self.pread_errno(lax_path, 8 * MiB, 4 * KiB)
+        self.assertEqual(self.source_bytes(lax_src, 8 * MiB, 4 * KiB), got)
+        self.assertGreaterEqual(self.cdn(lax_repo, "model.safetensors"), SIZE)
         self.assertRegex(self.stats_text(), re.escape(lax_tag) + r"\s.*\bstrict\b")
