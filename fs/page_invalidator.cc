@@ -44,7 +44,8 @@ void PageInvalidator::Run() {
     lock.unlock();
     {
       std::lock_guard<std::mutex> session_lock(session_mu_);
-      if (session_) Drop(id);
+      // (A stopped loop answers nothing: its files need no invalidation.)
+      if (session_ && !fuse_session_exited(session_)) Drop(id);
     }
     lock.lock();
   }
