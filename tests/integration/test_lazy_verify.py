@@ -5,7 +5,8 @@ digest can be checked (docs/lazy-pull.md, "What is verified when"). These tests 
 what it promises around that:
   - once a completed file fails its digest, every staged byte of it is dropped (the first read
     after the CDN heals is right), every handle open on it fails with EIO from then on, and the
-    mismatch is logged (model, file, expected and actual digest) and counted (`cache stats`);
+    mismatch is logged (model, file, expected and actual digest) and counted (`cache stats`),
+    and a daemon told to stop while it finds mismatches stops;
   - a file fetched whole (one segment) is verified before any byte of it is served;
   - strict mode (`modelfs mount --strict`, `-o strict`, `models pull --strict`) never serves a
     byte of a file before all of it matched its digest.
@@ -16,9 +17,11 @@ answers a Range with the requested Content-Range and length but the bytes from 4
 import errno
 import os
 import re
+import signal
+import threading
 
-from harness import KiB, MiB, poll
-from test_hf_pull import HfPullTestCase
+from harness import KiB, MiB, daemon_pids, poll, wait_pids_gone
+from test_hf_pull import READ_TIMEOUT, HfPullTestCase
 
 SIZE = 48 * MiB
 OFFSETS = (0, 8 * MiB, 40 * MiB)
@@ -146,6 +149,40 @@ class MismatchTest(LazyVerifyTestCase):
         self.wait_stored(repo, "model.safetensors")
         self.assertEqual(before + 1, self.mismatches(), "the healed read counted no mismatch")
         self.ok("umount", mp, timeout=60)
+
+    def test_sigterm_while_mismatches_are_found(self):
+        # Dropping the kernel's pages of a file must never wait on reads that a stopping daemon
+        # no longer answers (it once did: the daemon hung in D state for good).
+        repo = "org/mismatch-sigterm"
+        tag, _, _ = self.pulled(repo, "mismatch-sigterm.safetensors", 6 * MiB)
+        self.sim.add_fault("corrupt", "model.safetensors", repo=repo, server="cdn", method="GET",
+                           count=None)
+        for attempt in range(3):
+            mp = self.mount_hf(self.mountpoint("mnt-sigterm-%d" % attempt))
+            path = os.path.join(self.mdir(mp, tag), "model.safetensors")
+            stop = threading.Event()
+
+            def read_until_stopped():
+                while not stop.is_set():
+                    self._read_all(path)
+
+            readers = [threading.Thread(target=read_until_stopped, daemon=True) for _ in range(3)]
+            for t in readers:
+                t.start()
+            try:
+                seen = self.mount_log().count("digest mismatch")
+                found, _ = poll(lambda: self.mount_log().count("digest mismatch") >= seen + 2,
+                                timeout=30, interval=0.02)
+                self.assertTrue(found, "no digest mismatches while reading through a corrupting CDN")
+                pids = daemon_pids(self.home)
+                for pid in pids:
+                    os.kill(pid, signal.SIGTERM)
+                self.assertEqual([], wait_pids_gone(pids, 10),
+                                 "the daemon did not stop within 10 s of SIGTERM, attempt %d" % attempt)
+            finally:
+                stop.set()
+                for t in readers:
+                    t.join(READ_TIMEOUT)
 
     def test_mismatch_count_survives_remount_and_prefetch_counts_too(self):
         repo = "org/mismatch-prefetch"
