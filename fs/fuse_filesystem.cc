@@ -117,6 +117,10 @@ struct FuseCallbacks {
     // interrupts when the caller gets a signal; an asynchronous one it would
     // wait for unkillable until it is answered.
     conn->want &= ~FUSE_CAP_ASYNC_DIO;
+    // A file whose mtime changed loses its cached pages at the next read:
+    // how the pages of a remote file that failed its digest are dropped
+    // (see page_invalidator.h). Attributes otherwise never change.
+    if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA) conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
   }
 
   static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {

@@ -5,7 +5,7 @@
 // and directory listings are cached by the kernel for a long time; the parts
 // that change (models/, models/<name>/, latest) are invalidated explicitly by
 // ModelChanged(), which the store calls after every save and delete. Pages
-// of a remote file whose fetched bytes proved wrong are dropped by
+// of a remote file whose fetched bytes proved wrong are dropped through
 // ContentDiscarded() (see page_invalidator.h).
 #pragma once
 
@@ -36,8 +36,9 @@ class FuseFilesystem {
   }
   // Drops the kernel's cached view of model `name` and of models/.
   void ModelChanged(const std::string& name);
-  // Drops (soon, on another thread) the kernel's cached pages of the files
-  // naming remote content `remote_id`, whose fetched bytes proved wrong.
+  // Makes the kernel drop its cached pages of the files naming remote
+  // content `remote_id`, whose fetched bytes proved wrong (soon, on another
+  // thread; see page_invalidator.h).
   void ContentDiscarded(const std::string& remote_id) { invalidator_.Invalidate(remote_id); }
 
  private:

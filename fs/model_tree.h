@@ -61,6 +61,8 @@ class ModelTree {
   // (including names that are not valid tags).
   std::optional<Node> Child(const Node& parent, std::string_view name) const;
   std::vector<DirEntry> List(const Node& dir) const;
+  // A remote file's mtime is its model's creation time plus the discard
+  // count of its content (Store::DiscardCount).
   struct stat Attributes(const Node& node) const;
 
   // Contents of the small virtual files: model.yaml, and latest as a file.

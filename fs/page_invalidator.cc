@@ -44,7 +44,8 @@ void PageInvalidator::Run() {
     lock.unlock();
     {
       std::lock_guard<std::mutex> session_lock(session_mu_);
-      if (session_) Drop(id);
+      // (A stopped loop answers nothing: its files need no invalidation.)
+      if (session_ && !fuse_session_exited(session_)) Drop(id);
     }
     lock.lock();
   }
@@ -61,9 +62,10 @@ void PageInvalidator::Drop(const std::string& remote_id) {
     } catch (const std::exception&) {
       continue;  // its model is gone
     }
-    const int rc = fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
+    // Attributes only (offset < 0): never waits for a page lock.
+    const int rc = fuse_lowlevel_notify_inval_inode(session_, ino, -1, 0);
     if (rc != 0 && rc != -ENOENT) {
-      spdlog::warn("cannot drop the cached pages of {}:{}/{}: error {}", node.name, node.version,
+      spdlog::warn("cannot invalidate the attributes of {}:{}/{}: error {}", node.name, node.version,
                    node.path, rc);
     }
   }

@@ -1,13 +1,16 @@
-// fs/page_invalidator.h — drops the kernel's cached pages of the files whose
-// remote content failed its digest, so that a handle open on such a file
-// (or a mapping of it) cannot read those pages again: its next read reaches
-// the daemon, which fails it with EIO (see remote_file_reader.h).
+// fs/page_invalidator.h — makes the kernel drop its cached pages of the
+// files whose remote content failed its digest, so that a handle open on
+// such a file cannot read those pages again: its next read reaches the
+// daemon, which fails it with EIO (see remote_file_reader.h).
 //
-// Invalidate() only queues the content: a thread of its own finds the
-// inodes the kernel knows whose file names it and calls
-// fuse_lowlevel_notify_inval_inode for each. The kernel waits for the reads
-// in flight on those pages, and the caller may be one of them (the read
-// that found the mismatch), so this must not happen on the caller's thread.
+// It does so without waiting on the kernel's page locks, which are held by
+// reads only the FUSE loop answers (a daemon stopping mid-invalidation would
+// wait for ever): Invalidate() queues the content; a thread of its own finds
+// the inodes the kernel knows whose file names it and invalidates only
+// their attributes. The file's mtime now differs by the content's discard
+// count (ModelTree::Attributes), and with FUSE_CAP_AUTO_INVAL_DATA the
+// kernel drops the pages at the next read or stat of the file, on the
+// reader's side. (A mapping of the file may keep the pages it has mapped.)
 // Thread-safe; the destructor finishes what is queued.
 #pragma once
 
@@ -34,7 +37,8 @@ class PageInvalidator {
 
   // The session to notify (null: queued contents are skipped).
   void set_session(fuse_session* session);
-  // Queues remote content `remote_id` (see catalog_records.h).
+  // Queues remote content `remote_id` (see catalog_records.h), whose
+  // discard count (Store::DiscardCount) has just grown.
   void Invalidate(std::string remote_id);
 
  private:

@@ -118,6 +118,10 @@ Store::Store(fs::path home, FileLock lock, std::unique_ptr<cache::Index> index, 
         [this](const std::string& id, const fs::path& staging) { MaterializeStaged(id, staging); },
         [this] { EnforceFetchLimit(); },
         [this](const std::string& id) {
+          {
+            std::lock_guard<std::mutex> lock(mismatch_mu_);
+            ++discards_[id];
+          }
           CountDigestMismatch();
           if (discard_listener_) discard_listener_(id);
         },

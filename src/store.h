@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -250,12 +251,15 @@ class Store {
     change_listener_ = std::move(listener);
   }
   // Called with the remote id after the fetched bytes of a remote content
-  // failed its digest and were discarded, on the thread of the read that
-  // found it (the mount drops the kernel's cached pages of its files). Set
-  // before sharing.
+  // failed its digest and were discarded (DiscardCount has grown), on the
+  // thread of the read that found it (the mount has the kernel drop its
+  // cached pages of the files). Set before sharing.
   void SetDiscardListener(std::function<void(const std::string& remote_id)> listener) {
     discard_listener_ = std::move(listener);
   }
+  // How many times the fetched bytes of remote content `remote_id` failed
+  // its digest and were discarded since this Store was opened.
+  uint64_t DiscardCount(const std::string& remote_id) const;
 
   // Deletes the one version `tag` resolves to ("name" and "name:latest":
   // the newest, as BentoML does).
@@ -345,7 +349,9 @@ class Store {
   Access access_;
   // Serialises mutations when one Store serves many threads (the mount).
   std::mutex write_mu_;
-  std::mutex mismatch_mu_;  // orders the updates of the mismatch count
+  // Orders the updates of the mismatch count; guards discards_.
+  mutable std::mutex mismatch_mu_;
+  std::map<std::string, uint64_t> discards_;  // remote id -> DiscardCount
   bool strict_reads_ = false;
   mutable ChunkPins pins_;
   std::function<void(const std::string&)> change_listener_;

@@ -301,6 +301,12 @@ void Store::Prefetch(const ModelRecord& model, const std::function<void(uint64_t
   EnforceFetchLimit();
 }
 
+uint64_t Store::DiscardCount(const std::string& remote_id) const {
+  std::lock_guard<std::mutex> lock(mismatch_mu_);
+  auto it = discards_.find(remote_id);
+  return it == discards_.end() ? 0 : it->second;
+}
+
 void Store::CountDigestMismatch() {
   std::lock_guard<std::mutex> lock(mismatch_mu_);
   try {

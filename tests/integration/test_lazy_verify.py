@@ -5,7 +5,8 @@ digest can be checked (docs/lazy-pull.md, "What is verified when"). These tests 
 what it promises around that:
   - once a completed file fails its digest, every staged byte of it is dropped (the first read
     after the CDN heals is right), every handle open on it fails with EIO from then on, and the
-    mismatch is logged (model, file, expected and actual digest) and counted (`cache stats`);
+    mismatch is logged (model, file, expected and actual digest) and counted (`cache stats`),
+    and a daemon told to stop while it finds mismatches stops;
   - a file fetched whole (one segment) is verified before any byte of it is served;
   - strict mode (`modelfs mount --strict`, `-o strict`, `models pull --strict`) never serves a
     byte of a file before all of it matched its digest.
@@ -16,9 +17,11 @@ answers a Range with the requested Content-Range and length but the bytes from 4
 import errno
 import os
 import re
+import signal
+import threading
 
-from harness import KiB, MiB, poll
-from test_hf_pull import HfPullTestCase
+from harness import KiB, MiB, daemon_pids, poll, wait_pids_gone
+from test_hf_pull import READ_TIMEOUT, HfPullTestCase
 
 SIZE = 48 * MiB
 OFFSETS = (0, 8 * MiB, 40 * MiB)
@@ -27,9 +30,10 @@ MISMATCH_RE = re.compile(r"digest mismatch: model (\S+) file (\S+) .*expected (\
 
 class LazyVerifyTestCase(HfPullTestCase):
 
-    def mount_with(self, *args):
-        """`modelfs mount MP ARGS...` with the test's environment; returns MP."""
-        mp = self.mountpoint()
+    def mount_with(self, *args, name="mnt"):
+        """`modelfs mount MP ARGS...` (MP: a fresh directory `name`) with the test's environment;
+        returns MP."""
+        mp = self.mountpoint(name)
         self.add_mount_cleanup(mp)
         r = self.mf("mount", mp, *args, timeout=30)
         if r.rc != 0:
@@ -77,7 +81,7 @@ class MismatchTest(LazyVerifyTestCase):
     def check_mismatch(self, kind, params):
         repo = "org/mismatch-" + kind
         tag, src, want = self.pulled(repo, "mismatch-%s.safetensors" % kind, SIZE)
-        mp = self.mount_hf()
+        mp = self.mount_hf(self.mountpoint("mnt-" + kind))
         path = os.path.join(self.mdir(mp, tag), "model.safetensors")
         before = self.mismatches()
         fid = self.sim.add_fault(kind, "model.safetensors", repo=repo, server="cdn", method="GET",
@@ -146,6 +150,40 @@ class MismatchTest(LazyVerifyTestCase):
         self.assertEqual(before + 1, self.mismatches(), "the healed read counted no mismatch")
         self.ok("umount", mp, timeout=60)
 
+    def test_sigterm_while_mismatches_are_found(self):
+        # Dropping the kernel's pages of a file must never wait on reads that a stopping daemon
+        # no longer answers (it once did: the daemon hung in D state for good).
+        repo = "org/mismatch-sigterm"
+        tag, _, _ = self.pulled(repo, "mismatch-sigterm.safetensors", 6 * MiB)
+        self.sim.add_fault("corrupt", "model.safetensors", repo=repo, server="cdn", method="GET",
+                           count=None)
+        for attempt in range(3):
+            mp = self.mount_hf(self.mountpoint("mnt-sigterm-%d" % attempt))
+            path = os.path.join(self.mdir(mp, tag), "model.safetensors")
+            stop = threading.Event()
+
+            def read_until_stopped():
+                while not stop.is_set():
+                    self._read_all(path)
+
+            readers = [threading.Thread(target=read_until_stopped, daemon=True) for _ in range(3)]
+            for t in readers:
+                t.start()
+            try:
+                seen = self.mount_log().count("digest mismatch")
+                found, _ = poll(lambda: self.mount_log().count("digest mismatch") >= seen + 2,
+                                timeout=30, interval=0.02)
+                self.assertTrue(found, "no digest mismatches while reading through a corrupting CDN")
+                pids = daemon_pids(self.home)
+                for pid in pids:
+                    os.kill(pid, signal.SIGTERM)
+                self.assertEqual([], wait_pids_gone(pids, 10),
+                                 "the daemon did not stop within 10 s of SIGTERM, attempt %d" % attempt)
+            finally:
+                stop.set()
+                for t in readers:
+                    t.join(READ_TIMEOUT)
+
     def test_mismatch_count_survives_remount_and_prefetch_counts_too(self):
         repo = "org/mismatch-prefetch"
         tag, src, want = self.pulled(repo, "mismatch-prefetch.safetensors", 3 * MiB)
@@ -211,7 +249,7 @@ class StrictTest(LazyVerifyTestCase):
             with self.subTest(args=args):
                 repo = "org/strict-mount-" + args[-1].strip("-")
                 tag, src, want = self.pulled(repo, repo.replace("/", "-") + ".safetensors", SIZE)
-                mp = self.mount_with(*args)
+                mp = self.mount_with(*args, name="mnt" + args[-1].strip("-"))
                 self.check_strict(os.path.join(self.mdir(mp, tag), "model.safetensors"), src, want,
                                   repo, "corrupt")
                 self.ok("umount", mp, timeout=60)
@@ -241,4 +279,9 @@ class StrictTest(LazyVerifyTestCase):
         r = self.ok("models", "pull", "hf://" + lax_repo, "--strict", timeout=120)
         self.assertIn("strict", r.text)
         self.assertIs(True, self.remote_entry(lax_tag)["strict"])
+        # ... at once, in the mount too: the next read fetches and checks the whole file.
+        lax_path = os.path.join(self.mdir(mp, lax_tag), "model.safetensors")
+        got, err = self.pread_errno(lax_path, 8 * MiB, 4 * KiB)
+        self.assertEqual(self.source_bytes(lax_src, 8 * MiB, 4 * KiB), got)
+        self.assertGreaterEqual(self.cdn(lax_repo, "model.safetensors"), SIZE)
         self.assertRegex(self.stats_text(), re.escape(lax_tag) + r"\s.*\bstrict\b")
