@@ -18,6 +18,7 @@
 // materializer takes it while this cache holds a content's lock.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -109,6 +110,7 @@ class RemoteCache {
   const std::function<void()> after_growth_;
   const SpaceMaker make_space_;
   std::mutex room_mu_;  // one MakeRoom() frees space at a time
+  std::atomic<int64_t> room_credit_{0};  // bytes MakeRoom() may grant without a statvfs
   const LazyFile::Options options_;  // memory_budget: one of kSegmentMemory bytes
 
   mutable std::mutex mu_;
