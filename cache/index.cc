@@ -213,7 +213,7 @@ struct Index::Impl {
       std::lock_guard<std::mutex> lock(mu);
       db = std::move(fresh);
       failed = !error.empty();
-      open_error = error.empty() ? std::string() : error;
+      open_error = error;
       reopening = false;
     }
     swapped.notify_all();

@@ -22,6 +22,7 @@
 // materializer takes it while this cache holds a content's lock.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -119,6 +120,7 @@ class RemoteCache {
   const std::function<void(const std::string& id)> on_mismatch_;
   const SpaceMaker make_space_;
   std::mutex room_mu_;  // one MakeRoom() frees space at a time
+  std::atomic<int64_t> room_credit_{0};  // bytes MakeRoom() may grant without a statvfs
   // memory_budget: one of kSegmentMemory bytes; read_timeout: the sources' limit
   const LazyFile::Options options_;
 

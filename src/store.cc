@@ -70,9 +70,9 @@ bool DropStagingFiles(const fs::path& dir) {
   std::error_code ec;
   uint64_t bytes = 0, files = 0;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    std::error_code size_ec;
+    std::error_code size_ec, remove_ec;
     const uint64_t size = it->file_size(size_ec);
-    if (fs::remove(it->path(), size_ec)) {
+    if (fs::remove(it->path(), remove_ec)) {
       ++files;
       bytes += size_ec ? 0 : size;
     }
@@ -174,10 +174,10 @@ std::unique_ptr<Store> Store::Open(const fs::path& home, Access access) {
     if (e.code() != ErrorCode::kNoSpace || !write || !DropStagingFiles(home / "staging")) throw;
     index = cache::Index::Open(index_dir, /*read_only=*/false, /*create=*/true);
   }
-  return Finish(home, std::move(lock), std::move(index), access, write);
+  return FromIndex(home, std::move(lock), std::move(index), access, write);
 }
 
-std::unique_ptr<Store> Store::Finish(const fs::path& home, FileLock lock,
+std::unique_ptr<Store> Store::FromIndex(const fs::path& home, FileLock lock,
                                      std::unique_ptr<cache::Index> index, Access access, bool write) {
   std::unique_ptr<Store> store(new Store(home, std::move(lock), std::move(index), access));
   if (write) {
@@ -214,10 +214,10 @@ std::unique_ptr<Store> Store::OpenForRepair(const fs::path& home) {
     index = cache::Index::Open(index_dir, /*read_only=*/false, /*create=*/true);
     index->CheckEverything();
   }
-  // Not Finish(..., write): its Recover() deletes the packs the index does
+  // Not FromIndex(..., write): its Recover() deletes the packs the index does
   // not know, and a damaged index may have lost them all; Repair() lists
   // every pack again.
-  auto store = Finish(home, std::move(lock), std::move(index), Access::kWrite, /*write=*/false);
+  auto store = FromIndex(home, std::move(lock), std::move(index), Access::kWrite, /*write=*/false);
   store->repair_notes_ = std::move(notes);
   return store;
 }

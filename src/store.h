@@ -286,7 +286,7 @@ class Store {
   static FileLock LockHome(const std::filesystem::path& home, Access access, bool* write);
   // The store over an opened index; recovers the packs (ChunkStore::Recover)
   // when `write`.
-  static std::unique_ptr<Store> Finish(const std::filesystem::path& home, FileLock lock,
+  static std::unique_ptr<Store> FromIndex(const std::filesystem::path& home, FileLock lock,
                                        std::unique_ptr<cache::Index> index, Access access, bool write);
   // Models whose records are incomplete (lost with a damaged index).
   std::vector<FileDamage> FindIncompleteModels(const std::vector<ModelRecord>& models) const;

@@ -8,7 +8,9 @@
 namespace modelfs {
 namespace {
 
+// "12 MiB", or "256 KiB" below one MiB.
 std::string Mib(uint64_t bytes) {
+  if (bytes < (1 << 20)) return std::to_string((bytes + 512) >> 10) + " KiB";
   return std::to_string((bytes + (1 << 19)) >> 20) + " MiB";
 }
 

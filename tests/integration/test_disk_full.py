@@ -127,6 +127,17 @@ class DiskFullTest(ModelfsTestCase):
         self.assert_model_matches("keep:v1", manifest(keep), read_back=True)
         self.assert_verify_ok()
 
+        # Partly fetched bytes (say, of a daemon killed mid-fetch) fill the disk to the last
+        # byte: a writer cannot open the index, drops them (they can be fetched again) and runs.
+        staging = os.path.join(self.home, "staging")
+        os.makedirs(staging, exist_ok=True)
+        fill(os.path.join(staging, "4c" + "ab" * 32), leave=0)
+        r = self.ok("cache", "gc")
+        self.assertIn("partly fetched", r.err, r.describe())
+        self.assertEqual([], os.listdir(staging))
+        self.assert_model_matches("keep:v1", manifest(keep), read_back=True)
+        self.assert_verify_ok()
+
 
 @needs_root
 class LazyFetchDiskFullTest(HfPullTestCase):

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +35,7 @@ namespace fs = std::filesystem;
 using modelfs::testing::CompressibleBytes;
 using modelfs::testing::FlipByte;
 using modelfs::testing::RandomBytes;
+using modelfs::testing::SmallTmpfs;
 using modelfs::testing::TempDir;
 using modelfs::testing::ThrownCode;
 
@@ -66,11 +68,12 @@ ChunkSet SetOf(const std::vector<Chunk>& chunks, bool (*pick)(size_t)) {
 const uint8_t* U8(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 
 struct Fixture {
-  TempDir dir{"chunks"};
+  TempDir temp{"chunks"};
+  fs::path dir;  // the store's directory: in `temp` unless given
   std::unique_ptr<Index> index;
   std::unique_ptr<ChunkStore> store;
 
-  Fixture() {
+  explicit Fixture(std::optional<fs::path> on = std::nullopt) : dir(on ? *on : temp.path()) {
     fs::create_directories(dir / "packs");
     index = Index::Open(dir / "index", false, true);
     store = std::make_unique<ChunkStore>(dir / "packs", index.get());
@@ -597,6 +600,72 @@ TEST_CASE("GarbageCollector: packs without live data are deleted", "[gc]") {
     CHECK(f.store->ListPacks().empty());
     CHECK(f.PackFiles().empty());
   }
+}
+
+// Three packs on a 32 MiB disk: 4 MiB all dead; 1 MiB live and 3 dead;
+// `live3` MiB live and 3 dead. The disk is then filled to 0.5 MiB free.
+struct NearlyFullDisk {
+  SmallTmpfs disk{32 << 20};
+  std::optional<Fixture> f;
+  std::vector<Chunk> live;
+
+  bool Setup(int live3) {
+    if (!disk.mounted()) return false;
+    f.emplace(disk / "store");
+    auto mib = [](int n, uint64_t seed) { return RandomChunks(n, 1 << 20, seed); };
+    f->Commit(mib(4, 20), true);
+    for (const auto& [live_mib, seed] : {std::pair{1, 21}, std::pair{live3, 22}}) {
+      auto kept = mib(live_mib, seed);
+      auto dead = mib(3, seed + 10);
+      kept.insert(kept.end(), dead.begin(), dead.end());
+      f->Commit(kept, true);
+      live.insert(live.end(), kept.begin(), kept.begin() + live_mib);
+    }
+    SmallTmpfs::Fill(disk / "filler");
+    fs::resize_file(disk / "filler", fs::file_size(disk / "filler") - (512 << 10));
+    return true;
+  }
+  ChunkSet LiveSet() const {
+    ChunkSet set;
+    for (const auto& c : live) set.insert(c.hash);
+    return set;
+  }
+};
+
+TEST_CASE("GarbageCollector: on a nearly full disk dead packs go first and each round makes room",
+          "[gc][disk_full]") {
+  NearlyFullDisk d;
+  if (!d.Setup(/*live3=*/5)) {
+    WARN("cannot mount a tmpfs here (needs root); nothing checked");
+    return;
+  }
+  // Deleting the dead pack leaves room to copy 1 MiB, not 5; copying it frees 3 more.
+  GcResult r = GarbageCollector(d.f->store.get()).Collect(d.LiveSet());
+  CHECK(r.packs_deleted == 1);
+  CHECK(r.packs_compacted == 2);
+  CHECK(r.packs_too_big == 0);
+  CHECK(r.bytes_after < r.bytes_before - (9 << 20));
+  for (const auto& c : d.live) CHECK(d.f->Read(c.hash) == c.data);
+}
+
+TEST_CASE("GarbageCollector: a pack whose copy does not fit stays and is counted", "[gc][disk_full]") {
+  NearlyFullDisk d;
+  if (!d.Setup(/*live3=*/10)) {
+    WARN("cannot mount a tmpfs here (needs root); nothing checked");
+    return;
+  }
+  GcResult r = GarbageCollector(d.f->store.get()).Collect(d.LiveSet());
+  CHECK(r.packs_deleted == 1);
+  CHECK(r.packs_compacted == 1);
+  CHECK(r.packs_too_big == 1);
+  CHECK(r.garbage_left >= (3 << 20));
+  CHECK(r.space_needed > (10 << 20));
+  for (const auto& c : d.live) CHECK(d.f->Read(c.hash) == c.data);
+  fs::remove(d.disk / "filler");
+  r = GarbageCollector(d.f->store.get()).Collect(d.LiveSet());
+  CHECK(r.packs_compacted == 1);
+  CHECK(r.packs_too_big == 0);
+  for (const auto& c : d.live) CHECK(d.f->Read(c.hash) == c.data);
 }
 
 TEST_CASE("GarbageCollector: little garbage leaves the pack alone", "[gc]") {
