@@ -400,8 +400,15 @@ system_clock::time_point ParseIsoTime(std::string_view text) {
   if (!c.AtEnd()) c.Fail();
   year_month_day ymd{year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))};
   if (!ymd.ok()) c.Fail();
-  auto local = sys_days(ymd) + hours(h) + minutes(mi) + seconds(s) + fraction;
-  return time_point_cast<system_clock::duration>(local - offset);
+  const sys_seconds whole = sys_days(ymd) + hours(h) + minutes(mi) + seconds(s) - offset;
+  // system_clock counts nanoseconds in 64 bits, years 1678 to 2261: refuse
+  // what it cannot hold rather than overflow.
+  constexpr seconds kLimit = duration_cast<seconds>(system_clock::duration::max()) - seconds(1);
+  if (whole.time_since_epoch() > kLimit || whole.time_since_epoch() < -kLimit) {
+    throw Error(ErrorCode::kInvalidArgument, "invalid time '" + std::string(text) +
+                                                 "': modelfs keeps times between the years 1678 and 2261");
+  }
+  return time_point_cast<system_clock::duration>(whole) + duration_cast<system_clock::duration>(fraction);
 }
 
 ModelInfo::ModelInfo()
