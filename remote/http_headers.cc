@@ -86,7 +86,7 @@ std::optional<long> ParseStatusLine(std::string_view line) {
     if (c < '0' || c > '9') return 0;
     status = status * 10 + (c - '0');
   }
-  return code.size() == 3 ? status : 0;
+  return code.size() == 3 && status >= 100 ? status : 0;
 }
 
 std::optional<ContentRange> ParseContentRange(std::string_view v) {

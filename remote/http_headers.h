@@ -53,7 +53,8 @@ bool HeaderNameEquals(std::string_view a, std::string_view b);
 std::string_view TrimHeaderLine(std::string_view line);
 
 // The status of a status line ("HTTP/1.1 206 Partial Content" gives 206);
-// 0 when its code is missing or not three digits; nullopt when `line` does
+// 0 when its code is missing or not three digits from 100 to 999; nullopt
+// when `line` does
 // not start with "HTTP/" (it is a field line then).
 std::optional<long> ParseStatusLine(std::string_view line);
 

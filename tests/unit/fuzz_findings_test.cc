@@ -75,6 +75,7 @@ TEST_CASE("ParseStatusLine takes three digits and never overflows", "[fuzz]") {
   CHECK(ParseStatusLine("HTTP/2 200\r\n") == 200L);
   CHECK(ParseStatusLine("HTTP/1.1 99999999999999999999999 X\r\n") == 0L);  // was signed overflow
   CHECK(ParseStatusLine("HTTP/1.1 20\r\n") == 0L);
+  CHECK(ParseStatusLine("HTTP/2 006\r\n") == 0L);
   CHECK(ParseStatusLine("HTTP/1.0\r\n") == 0L);
   CHECK_FALSE(ParseStatusLine("Content-Length: 5\r\n").has_value());
 }
