@@ -288,6 +288,10 @@ void EmitValue(YAML::Emitter& out, const Json& v) {
     for (const auto& [key, value] : v.items()) {
       if (v.is_object()) {
         out << YAML::Key;
+        // YAML reads an implicit key of at most 1024 characters: a key that
+        // may be longer once quoted and escaped ("\x10" per byte) is written
+        // as an explicit "? key", which has no limit.
+        if (key.size() > 1024 / 4) out << YAML::LongKey;
         EmitString(out, key);
         out << YAML::Value;
       }

@@ -117,3 +117,15 @@ TEST_CASE("ParseHfTreePage skips an entry whose type is not a string", "[fuzz]")
   CHECK_THROWS_WITH(modelfs::remote::ParseHfTreePage(nlohmann::json::object(), "the Hub"),
                     "the Hub with JSON that is not a list of tree entries.");
 }
+
+TEST_CASE("model.yaml keys too long for an implicit YAML key still read back", "[fuzz]") {
+  // 300 control characters escape to 1200: written as an implicit key, past
+  // YAML's 1024-character limit, so the canonical text did not parse.
+  std::string escaped;
+  for (int i = 0; i < 300; ++i) escaped += "\\x10";
+  for (const std::string& doc : {"name: x\n? \"" + escaped + "\"\n: 1\n",
+                                 "name: x\nmetadata:\n  ? \"" + escaped + "\"\n  : {a: 1}\n"}) {
+    const std::string yaml = modelfs::ModelInfo::Parse(doc).ToYaml();
+    CHECK(modelfs::ModelInfo::Parse(yaml).ToYaml() == yaml);
+  }
+}
