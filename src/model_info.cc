@@ -434,6 +434,8 @@ ModelInfo ModelInfo::Create(const Tag& tag, std::string module,
 
 ModelInfo ModelInfo::Parse(std::string_view yaml_text) {
   if (!IsValidUtf8(yaml_text)) ThrowInvalid("the text is not valid UTF-8");
+  // yaml-cpp misreads a NUL (a key around one came out as invalid UTF-8).
+  if (yaml_text.find('\0') != std::string_view::npos) ThrowInvalid("the text holds a NUL byte, which YAML does not allow");
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml_text));

@@ -129,3 +129,11 @@ TEST_CASE("model.yaml keys too long for an implicit YAML key still read back", "
     CHECK(modelfs::ModelInfo::Parse(yaml).ToYaml() == yaml);
   }
 }
+
+TEST_CASE("model.yaml with a NUL byte is refused", "[fuzz]") {
+  // yaml-cpp read the key around the NUL as bytes that are not UTF-8, which
+  // ToJson() then failed on with nlohmann's type_error.
+  using namespace std::string_literals;
+  const std::string doc = "name: x\ncontext:\n  framework/\0_name: sklearn\n  python_e: '1'\n"s;
+  CHECK_THROWS_WITH(modelfs::ModelInfo::Parse(doc), Catch::Contains("NUL byte"));
+}
