@@ -64,7 +64,8 @@ RebuildResult ChunkVerifier::RebuildIndex() {
   Index::Batch batch;
   for (const auto& pack : store_->ListPacks()) batch.Delete(Column::kMeta, ChunkStore::PackKey(pack.id));
   std::unordered_map<ChunkHash, ChunkLocation, ChunkHashHasher> found;
-  for (const auto& [id, path] : files) {
+  for (const auto& [pack_id, path] : files) {
+    const uint32_t id = pack_id;  // clang 14 cannot capture a structured binding
     const uint64_t size = std::filesystem::file_size(path);
     ++result.packs;
     const std::string name = path.filename().string();

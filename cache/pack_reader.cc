@@ -13,11 +13,14 @@
 namespace modelfs::cache {
 
 bool DecodeRecordPayload(const RecordHeader& header, const char* payload, std::string* out) {
-  out->resize(header.raw_size);
   if (header.codec == Codec::kRaw) {
     if (header.stored_size != header.raw_size) return false;
-    std::memcpy(out->data(), payload, header.raw_size);
+    out->assign(payload, header.raw_size);
   } else {
+    // A damaged header may claim up to 4 GiB: allocate only what the zstd
+    // frame itself declares (modelfs always writes the content size).
+    if (ZSTD_getFrameContentSize(payload, header.stored_size) != header.raw_size) return false;
+    out->resize(header.raw_size);
     size_t n = ZSTD_decompress(out->data(), out->size(), payload, header.stored_size);
     if (ZSTD_isError(n) || n != header.raw_size) return false;
   }

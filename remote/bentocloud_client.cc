@@ -102,6 +102,27 @@ const char* MethodName(HttpRequest::Method method) {
 
 }  // namespace
 
+std::optional<CloudModel> ParseCloudModel(const nlohmann::json& j, const std::string& repository) {
+  const bool is_model = j.is_object() && j.contains("version") && j["version"].is_string() &&
+                        j.contains("upload_status") && j["upload_status"].is_string() &&
+                        j.contains("manifest") && j["manifest"].is_object();
+  if (!is_model) return std::nullopt;
+  CloudModel model;
+  model.repository = repository;
+  model.version = j["version"].get<std::string>();
+  model.upload_status = j["upload_status"].get<std::string>();
+  if (auto it = j.find("transmission_strategy"); it != j.end() && it->is_string()) {
+    model.transmission_strategy = it->get<std::string>();
+  }
+  model.presigned_upload_url = StringField(j, "presigned_upload_url");
+  model.presigned_download_url = StringField(j, "presigned_download_url");
+  model.upload_id = StringField(j, "upload_id");
+  model.build_at = StringField(j, "build_at");
+  model.manifest = j["manifest"];
+  model.labels = ParseLabels(j);
+  return model;
+}
+
 BentoCloudConfig BentoCloudConfigFromEnvironment(
     const std::function<std::optional<std::string>(const char*)>& lookup) {
   auto get = [&](const char* name) {
@@ -265,29 +286,14 @@ nlohmann::json BentoCloudClient::ParseJson(const ApiCall& call, const HttpRespon
 
 CloudModel BentoCloudClient::ParseModel(const ApiCall& call, const std::string& repo,
                                         const nlohmann::json& j) const {
-  const bool is_model = j.is_object() && j.contains("version") && j["version"].is_string() &&
-                        j.contains("upload_status") && j["upload_status"].is_string() &&
-                        j.contains("manifest") && j["manifest"].is_object();
-  if (!is_model) {
+  std::optional<CloudModel> model = ParseCloudModel(j, repo);
+  if (!model) {
     throw Error(ErrorCode::kCorruption,
                 "BentoCloud at " + EndpointForMessages() + " answered " + MethodName(call.method) +
                     " " + call.path +
                     " with JSON that is not a model (it needs version, upload_status and manifest).");
   }
-  CloudModel model;
-  model.repository = repo;
-  model.version = j["version"].get<std::string>();
-  model.upload_status = j["upload_status"].get<std::string>();
-  if (auto it = j.find("transmission_strategy"); it != j.end() && it->is_string()) {
-    model.transmission_strategy = it->get<std::string>();
-  }
-  model.presigned_upload_url = StringField(j, "presigned_upload_url");
-  model.presigned_download_url = StringField(j, "presigned_download_url");
-  model.upload_id = StringField(j, "upload_id");
-  model.build_at = StringField(j, "build_at");
-  model.manifest = j["manifest"];
-  model.labels = ParseLabels(j);
-  return model;
+  return std::move(*model);
 }
 
 std::optional<nlohmann::json> BentoCloudClient::CallIfPresent(const ApiCall& call) const {

@@ -63,6 +63,11 @@ struct CloudModel {
   std::vector<CloudLabel> labels;
 };
 
+// A model version from the API's JSON (ModelSchema) of model `repository`;
+// nullopt unless it has string version and upload_status and an object
+// manifest. Other fields of the wrong type are taken as absent.
+std::optional<CloudModel> ParseCloudModel(const nlohmann::json& model, const std::string& repository);
+
 struct CreateModelRequest {
   std::string version;
   std::string module, api_version, bentoml_version;

@@ -228,6 +228,48 @@ void HfHub::ThrowHubError(const HttpRequest& request, const HttpResponse& respon
   throw StatusError(request.method_name(), request.url, response.status, response.headers);
 }
 
+HfRevisionInfo ParseHfRevisionInfo(const nlohmann::json& j, const std::string& answer) {
+  auto bad_shape = [&](const std::string& what) {
+    return Error(ErrorCode::kCorruption, answer + " with JSON that " + what + ".");
+  };
+  if (!j.is_object() || !j.contains("sha") || !j["sha"].is_string()) throw bad_shape("has no commit sha");
+  HfRevisionInfo info;
+  info.commit = j["sha"].get<std::string>();
+  if (!IsHex40(info.commit)) throw bad_shape("has a commit sha that is not 40 hex digits");
+  if (auto g = j.find("gated"); g != j.end()) {
+    info.gated = g->is_string() || (g->is_boolean() && g->get<bool>());
+  }
+  if (auto p = j.find("private"); p != j.end() && p->is_boolean()) info.is_private = p->get<bool>();
+  return info;
+}
+
+std::vector<HfFile> ParseHfTreePage(const nlohmann::json& entries, const std::string& answer) {
+  if (!entries.is_array()) {
+    throw Error(ErrorCode::kCorruption, answer + " with JSON that is not a list of tree entries.");
+  }
+  std::vector<HfFile> files;
+  for (const auto& e : entries) {
+    if (!e.is_object()) continue;
+    if (auto type = e.find("type"); type == e.end() || !type->is_string() || *type != "file") continue;
+    if (!e.contains("path") || !e["path"].is_string() || !e.contains("size") ||
+        !e["size"].is_number_unsigned() || !e.contains("oid") || !e["oid"].is_string()) {
+      throw Error(ErrorCode::kCorruption,
+                  answer + " with JSON that has a file entry without path, size or oid.");
+    }
+    HfFile file;
+    file.path = e["path"].get<std::string>();
+    file.size = e["size"].get<uint64_t>();
+    file.git_oid = e["oid"].get<std::string>();
+    if (auto lfs = e.find("lfs"); lfs != e.end() && lfs->is_object()) {
+      if (auto oid = lfs->find("oid"); oid != lfs->end() && oid->is_string()) {
+        file.sha256 = oid->get<std::string>();
+      }
+    }
+    files.push_back(std::move(file));
+  }
+  return files;
+}
+
 HfListing HfHub::List(const HfRepoRef& ref) const {
   if (config_.offline) {
     throw Error(ErrorCode::kIOError, "offline (HF_HUB_OFFLINE is set): cannot list model " +
@@ -244,11 +286,9 @@ HfListing HfHub::List(const HfRepoRef& ref) const {
     }
     return j;
   };
-  auto bad_shape = [&](const HttpRequest& request, const std::string& what) {
-    return Error(ErrorCode::kCorruption, "the Hub at " + EndpointForMessages() +
-                                             " answered " + request.method_name() + " " +
-                                             RedactUrl(request.url) + " with JSON that " + what +
-                                             ".");
+  auto answer = [&](const HttpRequest& request) {
+    return "the Hub at " + EndpointForMessages() + " answered " + request.method_name() + " " +
+           RedactUrl(request.url);
   };
 
   HfListing listing;
@@ -258,39 +298,19 @@ HfListing HfHub::List(const HfRepoRef& ref) const {
 
   HttpRequest info_request = ApiRequest(api + "/revision/" + EncodePathSegment(ref.revision));
   HttpResponse info = Call(info_request, ref.repo_id, ref.revision, "");
-  nlohmann::json j = parse_json(info_request, info);
-  if (!j.is_object() || !j.contains("sha") || !j["sha"].is_string()) {
-    throw bad_shape(info_request, "has no commit sha");
-  }
-  listing.commit = j["sha"].get<std::string>();
-  if (!IsHex40(listing.commit)) throw bad_shape(info_request, "has a commit sha that is not 40 hex digits");
-  if (auto g = j.find("gated"); g != j.end()) {
-    listing.gated = g->is_string() || (g->is_boolean() && g->get<bool>());
-  }
-  if (auto p = j.find("private"); p != j.end() && p->is_boolean()) listing.is_private = p->get<bool>();
+  const HfRevisionInfo revision = ParseHfRevisionInfo(parse_json(info_request, info), answer(info_request));
+  listing.commit = revision.commit;
+  listing.gated = revision.gated;
+  listing.is_private = revision.is_private;
 
   std::string url = api + "/tree/" + listing.commit + "?recursive=true";
   for (int page = 0;; ++page) {
-    if (page >= kMaxPages) throw bad_shape(info_request, "paginates without end");
+    if (page >= kMaxPages) {
+      throw Error(ErrorCode::kCorruption, answer(info_request) + " with JSON that paginates without end.");
+    }
     HttpRequest tree_request = ApiRequest(url);
     HttpResponse tree = Call(tree_request, ref.repo_id, ref.revision, "");
-    nlohmann::json entries = parse_json(tree_request, tree);
-    if (!entries.is_array()) throw bad_shape(tree_request, "is not a list of tree entries");
-    for (const auto& e : entries) {
-      if (!e.is_object() || e.value("type", "") != "file") continue;
-      if (!e.contains("path") || !e["path"].is_string() || !e.contains("size") ||
-          !e["size"].is_number_unsigned() || !e.contains("oid") || !e["oid"].is_string()) {
-        throw bad_shape(tree_request, "has a file entry without path, size or oid");
-      }
-      HfFile file;
-      file.path = e["path"].get<std::string>();
-      file.size = e["size"].get<uint64_t>();
-      file.git_oid = e["oid"].get<std::string>();
-      if (auto lfs = e.find("lfs"); lfs != e.end() && lfs->is_object()) {
-        if (auto oid = lfs->find("oid"); oid != lfs->end() && oid->is_string()) {
-          file.sha256 = oid->get<std::string>();
-        }
-      }
+    for (HfFile& file : ParseHfTreePage(parse_json(tree_request, tree), answer(tree_request))) {
       listing.files.push_back(std::move(file));
     }
     std::optional<std::string> next;

@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "remote/http_client.h"
 #include "remote/retry_policy.h"
 
@@ -61,6 +63,22 @@ struct HfFile {
   std::string git_oid;                // git blob sha1 (of the pointer file for LFS)
   std::optional<std::string> sha256;  // lfs.oid, hex, for LFS files
 };
+
+// The revision info of GET /api/models/{repo}/revision/{revision}.
+struct HfRevisionInfo {
+  std::string commit;  // 40 hex digits
+  bool gated = false;
+  bool is_private = false;
+};
+
+// The pure parsers of the Hub's listing answers. `answer` names the answer
+// in messages ("the Hub at https://hf.co answered GET https://hf.co/api/...");
+// JSON of another shape throws Error(kCorruption, answer + " with JSON that
+// ..."). Unknown fields are ignored.
+HfRevisionInfo ParseHfRevisionInfo(const nlohmann::json& info, const std::string& answer);
+// The files of one page of GET /api/models/{repo}/tree/{commit}?recursive=true,
+// in the order given; entries that are not files (directories) are skipped.
+std::vector<HfFile> ParseHfTreePage(const nlohmann::json& entries, const std::string& answer);
 
 struct HfListing {
   std::string repo_id;

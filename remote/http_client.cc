@@ -50,15 +50,6 @@ bool IsCredentialHeader(std::string_view name) {
   return HeaderNameEquals(name, "Authorization") || HeaderNameEquals(name, "Cookie");
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 // The state of one transfer (one hop of a request), shared with curl's callbacks.
 struct Transfer {
   const HttpRequest* request;
@@ -95,24 +86,14 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   t->last_activity = std::chrono::steady_clock::now();
   std::string_view line(data, n);
   try {
-    if (line.substr(0, 5) == "HTTP/") {  // a new response (1xx, or after a proxy CONNECT)
+    if (std::optional<long> status = ParseStatusLine(line)) {  // a new response (1xx, or after a proxy CONNECT)
       t->response->headers.Clear();
       t->head_done = false;
-      size_t sp = line.find(' ');
-      long status = 0;
-      for (size_t i = sp + 1; sp != std::string_view::npos && i < line.size() &&
-                              line[i] >= '0' && line[i] <= '9';
-           ++i) {
-        status = status * 10 + (line[i] - '0');
-      }
-      t->response->status = status;
-    } else if (Trim(line).empty()) {
+      t->response->status = *status;
+    } else if (TrimHeaderLine(line).empty()) {
       if (!t->head_done) EndOfHeaders(t);
-    } else if (line.front() == ' ' || line.front() == '\t') {
-      t->response->headers.ContinueLast(Trim(line));
-    } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
-      t->response->headers.Add(std::string(Trim(line.substr(0, colon))),
-                               std::string(Trim(line.substr(colon + 1))));
+    } else {
+      t->response->headers.AddLine(line);
     }
   } catch (...) {
     t->error = std::current_exception();

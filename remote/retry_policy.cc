@@ -77,6 +77,12 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(
   std::string date(value);
   time_t when = curl_getdate(date.c_str(), nullptr);  // RFC 1123, 850 and asctime forms
   if (when == static_cast<time_t>(-1)) return std::nullopt;
+  // A date centuries away would overflow system_clock's nanoseconds: clamp
+  // in whole seconds first, as for delta-seconds.
+  constexpr int64_t kClamp = int64_t{1} << 32;
+  const int64_t ahead = static_cast<int64_t>(when) - std::chrono::system_clock::to_time_t(now);
+  if (ahead > kClamp) return std::chrono::seconds(kClamp);
+  if (ahead < -kClamp) return std::chrono::milliseconds(0);
   auto delta = std::chrono::system_clock::from_time_t(when) - now;
   if (delta.count() <= 0) return std::chrono::milliseconds(0);
   return std::chrono::ceil<std::chrono::milliseconds>(delta);

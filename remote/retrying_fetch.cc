@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 #include <string_view>
 
 #include "remote/http_error.h"
@@ -13,41 +12,6 @@
 namespace modelfs::remote {
 
 namespace {
-
-struct ContentRange {
-  uint64_t first = 0;
-  uint64_t last = 0;
-  std::optional<uint64_t> total;  // nullopt for "/*"
-};
-
-bool ParseNumber(std::string_view s, uint64_t* out) {
-  if (s.empty()) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && end == s.data() + s.size();
-}
-
-// Parses "bytes first-last/total" or "bytes first-last/*".
-std::optional<ContentRange> ParseContentRange(std::string_view v) {
-  if (v.substr(0, 6) != "bytes ") return std::nullopt;
-  v.remove_prefix(6);
-  size_t dash = v.find('-');
-  size_t slash = v.find('/');
-  if (dash == std::string_view::npos || slash == std::string_view::npos || dash > slash) {
-    return std::nullopt;
-  }
-  ContentRange cr;
-  if (!ParseNumber(v.substr(0, dash), &cr.first) ||
-      !ParseNumber(v.substr(dash + 1, slash - dash - 1), &cr.last) || cr.last < cr.first) {
-    return std::nullopt;
-  }
-  std::string_view total = v.substr(slash + 1);
-  if (total != "*") {
-    uint64_t t = 0;
-    if (!ParseNumber(total, &t) || cr.last >= t) return std::nullopt;
-    cr.total = t;
-  }
-  return cr;
-}
 
 std::string RangeText(uint64_t first, std::optional<uint64_t> last) {
   return std::to_string(first) + "-" + (last ? std::to_string(*last) : "");

@@ -25,14 +25,9 @@ std::optional<uint64_t> RangedSize(remote::HttpClient* http, remote::HttpRequest
     remote::ThrowUnlessSuccess(request, r);
     return std::nullopt;
   }
-  const std::string range = r.headers.Get("Content-Range").value_or("");
-  const size_t slash = range.rfind('/');
-  if (slash == std::string::npos) return std::nullopt;
-  try {
-    return std::stoull(range.substr(slash + 1));
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+  const std::optional<std::string> range = r.headers.Get("Content-Range");
+  const std::optional<remote::ContentRange> parsed = range ? remote::ParseContentRange(*range) : std::nullopt;
+  return parsed ? parsed->total : std::nullopt;
 }
 
 // The files and directories of the payload, as a lazy registration names them.

@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "util/coding.h"
@@ -150,10 +149,7 @@ void ControlServer::Serve(UniqueFd conn) {
   ControlRequest request;
   int status = 1;
   try {
-    auto j = nlohmann::json::parse(*body);
-    request.argv = j.at("argv").get<std::vector<std::string>>();
-    request.cwd = j.at("cwd").get<std::string>();
-    request.env = j.value("env", std::map<std::string, std::string>{});
+    static_cast<ControlCommand&>(request) = DecodeControlCommand(*body);
     request.in = std::move(fds[0]);
     request.out = std::move(fds[1]);
     request.err = std::move(fds[2]);
@@ -164,7 +160,7 @@ void ControlServer::Serve(UniqueFd conn) {
     spdlog::error("control request failed: {}", e.what());
   }
   try {
-    SendMessage(conn.get(), nlohmann::json{{"exit", status}}.dump(), nullptr, 0);
+    SendMessage(conn.get(), EncodeControlReply(status), nullptr, 0);
   } catch (const std::exception&) {
     // The client went away; nothing to report to.
   }
@@ -193,19 +189,17 @@ std::optional<int> ForwardToDaemon(const std::filesystem::path& path,
                                    const std::vector<std::string>& argv) {
   UniqueFd fd = Connect(path);
   if (!fd.valid()) return std::nullopt;
-  std::map<std::string, std::string> env;
+  ControlCommand command{argv, std::filesystem::current_path().string(), {}};
   for (const char* name : kForwardedEnvironment) {
-    if (const char* value = std::getenv(name)) env[name] = value;
+    if (const char* value = std::getenv(name)) command.env[name] = value;
   }
-  const nlohmann::json request = {
-      {"argv", argv}, {"cwd", std::filesystem::current_path().string()}, {"env", env}};
   const int stdio[3] = {0, 1, 2};
-  SendMessage(fd.get(), request.dump(), stdio, 3);
+  SendMessage(fd.get(), EncodeControlCommand(command), stdio, 3);
   auto reply = ReceiveMessage(fd.get(), nullptr);
   if (!reply) {
     throw Error(ErrorCode::kIOError, "the mount daemon closed the control connection without a reply");
   }
-  return nlohmann::json::parse(*reply).at("exit").get<int>();
+  return DecodeControlReply(*reply);
 }
 
 }  // namespace modelfs

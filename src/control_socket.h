@@ -7,7 +7,8 @@
 // travel only over this root-or-owner-only socket and are never stored), and
 // the caller's stdin/stdout/stderr descriptors (SCM_RIGHTS), so the daemon
 // writes output straight to the caller's terminal or pipe. The reply is the
-// command's exit status. Messages are a 4-byte length and a JSON body.
+// command's exit status. Messages are a 4-byte length and a JSON body
+// (src/control_request.h).
 #pragma once
 
 #include <atomic>
@@ -21,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "src/control_request.h"
 #include "util/unique_fd.h"
 
 namespace modelfs {
@@ -33,10 +35,9 @@ inline constexpr const char* kForwardedEnvironment[] = {
     "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
     "BENTO_CLOUD_API_ENDPOINT", "BENTO_CLOUD_API_KEY"};
 
-struct ControlRequest {
-  std::vector<std::string> argv;
-  std::string cwd;
-  std::map<std::string, std::string> env;  // of kForwardedEnvironment, those set
+// The command (env: those of kForwardedEnvironment the caller has set) and
+// the caller's stdio.
+struct ControlRequest : ControlCommand {
   UniqueFd in, out, err;
   // Borrowed for the handler's run (see ClientOutputBuf): the caller's
   // connection, which closes when the caller dies, and a descriptor that

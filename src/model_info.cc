@@ -288,6 +288,10 @@ void EmitValue(YAML::Emitter& out, const Json& v) {
     for (const auto& [key, value] : v.items()) {
       if (v.is_object()) {
         out << YAML::Key;
+        // YAML reads an implicit key of at most 1024 characters: a key that
+        // may be longer once quoted and escaped ("\x10" per byte) is written
+        // as an explicit "? key", which has no limit.
+        if (key.size() > 1024 / 4) out << YAML::LongKey;
         EmitString(out, key);
         out << YAML::Value;
       }
@@ -400,8 +404,15 @@ system_clock::time_point ParseIsoTime(std::string_view text) {
   if (!c.AtEnd()) c.Fail();
   year_month_day ymd{year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))};
   if (!ymd.ok()) c.Fail();
-  auto local = sys_days(ymd) + hours(h) + minutes(mi) + seconds(s) + fraction;
-  return time_point_cast<system_clock::duration>(local - offset);
+  const sys_seconds whole = sys_days(ymd) + hours(h) + minutes(mi) + seconds(s) - offset;
+  // system_clock counts nanoseconds in 64 bits, years 1678 to 2261: refuse
+  // what it cannot hold rather than overflow.
+  constexpr seconds kLimit = duration_cast<seconds>(system_clock::duration::max()) - seconds(1);
+  if (whole.time_since_epoch() > kLimit || whole.time_since_epoch() < -kLimit) {
+    throw Error(ErrorCode::kInvalidArgument, "invalid time '" + std::string(text) +
+                                                 "': modelfs keeps times between the years 1678 and 2261");
+  }
+  return time_point_cast<system_clock::duration>(whole) + duration_cast<system_clock::duration>(fraction);
 }
 
 ModelInfo::ModelInfo()
@@ -427,6 +438,8 @@ ModelInfo ModelInfo::Parse(std::string_view yaml_text) {
                  std::to_string(kMaxModelYamlBytes >> 20) + " MiB (keep large data in the model's files)");
   }
   if (!IsValidUtf8(yaml_text)) ThrowInvalid("the text is not valid UTF-8");
+  // yaml-cpp misreads a NUL (a key around one came out as invalid UTF-8).
+  if (yaml_text.find('\0') != std::string_view::npos) ThrowInvalid("the text holds a NUL byte, which YAML does not allow");
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml_text));

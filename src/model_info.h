@@ -112,7 +112,8 @@ class ModelInfo {
 std::string FormatIsoTime(std::chrono::system_clock::time_point t);
 
 // Parses "YYYY-MM-DD[T| ]HH:MM[:SS[.fraction]][Z|±HH[:MM]]"; a time without an
-// offset is taken as UTC. Throws Error(kInvalidArgument) naming the text.
+// offset is taken as UTC. Throws Error(kInvalidArgument) naming the text,
+// also for a time system_clock cannot hold (before 1678 or after 2261).
 std::chrono::system_clock::time_point ParseIsoTime(std::string_view text);
 
 }  // namespace modelfs

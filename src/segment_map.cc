@@ -9,7 +9,8 @@ namespace modelfs {
 SegmentMap::SegmentMap(uint64_t file_size, uint64_t segment_size)
     : file_size_(file_size), segment_size_(segment_size) {
   if (segment_size == 0) throw Error(ErrorCode::kInvalidArgument, "segment size must not be 0");
-  bits_.assign(static_cast<size_t>((file_size + segment_size - 1) / segment_size), false);
+  // Not (file_size + segment_size - 1) / segment_size: that wraps near 2^64.
+  bits_.assign(static_cast<size_t>(file_size / segment_size + (file_size % segment_size != 0 ? 1 : 0)), false);
 }
 
 void SegmentMap::Check(size_t i) const {
@@ -70,7 +71,7 @@ std::optional<SegmentMap> SegmentMap::Decode(std::string_view data) {
   if (segment_size == 0) return std::nullopt;
   uint64_t segments = file_size / segment_size + (file_size % segment_size != 0 ? 1 : 0);
   std::string_view bitmap = data.substr(16);
-  if (bitmap.size() != (segments + 7) / 8) return std::nullopt;
+  if (bitmap.size() != segments / 8 + (segments % 8 != 0 ? 1 : 0)) return std::nullopt;
   SegmentMap map(file_size, segment_size);
   for (size_t byte = 0; byte < bitmap.size(); ++byte) {
     auto b = static_cast<unsigned char>(bitmap[byte]);
