@@ -26,15 +26,7 @@ namespace fs = std::filesystem;
 using modelfs::testing::TempDir;
 using modelfs::testing::ThrownCode;
 using modelfs::testing::WriteFile;
-
-std::string MessageOf(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using modelfs::testing::ThrownMessage;
 
 // Paths no model may hold, each a neighbour of one the probe registered.
 const std::vector<std::string>& HostilePaths() {
@@ -63,7 +55,7 @@ TEST_CASE("ModelPathProblem: refuses every confusing or unusable path", "[model_
     CHECK(ThrownCode([&] { ValidateModelPath(bad, "file"); }) == "kInvalidArgument");
   }
   // The message names the entry printably: no raw NUL, newline or escape reaches a terminal.
-  const std::string message = MessageOf([] { ValidateModelPath(std::string("c\0z\n\x1b", 5), "file of x"); });
+  const std::string message = ThrownMessage([] { ValidateModelPath(std::string("c\0z\n\x1b", 5), "file of x"); });
   CHECK(message.find("c\\x00z\\n\\x1b") != std::string::npos);
   CHECK(message.find("file of x") != std::string::npos);
   CHECK(message.find('\n') == std::string::npos);
@@ -81,9 +73,9 @@ TEST_CASE("Sizes: bounded per file, sums checked", "[model_path]") {
 TEST_CASE("Versions: 'latest' is never a stored version", "[model_path][tag]") {
   CHECK_NOTHROW(ValidateConcreteVersion("ok", "v1"));
   CHECK(ThrownCode([] { ValidateConcreteVersion("ok", "latest"); }) == "kInvalidArgument");
-  CHECK(MessageOf([] { ValidateConcreteVersion("ok", ""); }).find("needs a concrete version") !=
+  CHECK(ThrownMessage([] { ValidateConcreteVersion("ok", ""); }).find("needs a concrete version") !=
         std::string::npos);
-  CHECK(MessageOf([] { ValidateConcreteVersion("ok", "latest"); }).find("needs a concrete version") !=
+  CHECK(ThrownMessage([] { ValidateConcreteVersion("ok", "latest"); }).find("needs a concrete version") !=
         std::string::npos);
   CHECK(ThrownCode([] { ModelInfo::Create(Tag{"ok", "latest"}, "", std::chrono::system_clock::now()); }) ==
         "kInvalidArgument");
@@ -175,24 +167,24 @@ TEST_CASE("ScanModelDirectory: refuses unprintable names and kernel pseudo files
   SECTION("a link to the reader's own process files") {
     WriteFile(tmp / "m" / "ok.bin", "x");
     fs::create_symlink("/proc/self/environ", tmp / "m" / "e");
-    const std::string message = MessageOf([&] { ScanModelDirectory(tmp / "m"); });
+    const std::string message = ThrownMessage([&] { ScanModelDirectory(tmp / "m"); });
     CHECK(message.find("proc") != std::string::npos);
   }
   SECTION("a link through /proc/self/fd, which leads to the reader's own open files") {
     WriteFile(tmp / "m" / "ok.bin", "x");
     UniqueFd own(::open((tmp / "m" / "ok.bin").c_str(), O_RDONLY | O_CLOEXEC));
     fs::create_symlink("/proc/self/fd/" + std::to_string(own.get()), tmp / "m" / "fd");
-    CHECK(MessageOf([&] { ScanModelDirectory(tmp / "m"); }).find("/proc link") != std::string::npos);
+    CHECK(ThrownMessage([&] { ScanModelDirectory(tmp / "m"); }).find("/proc link") != std::string::npos);
   }
   SECTION("a directory of /proc as the model") {
-    CHECK(MessageOf([&] { ScanModelDirectory("/proc/self/fd"); }).find("proc") != std::string::npos);
-    CHECK(MessageOf([&] { ScanModelDirectory("/proc/self/cwd"); }).find("/proc link") != std::string::npos);
+    CHECK(ThrownMessage([&] { ScanModelDirectory("/proc/self/fd"); }).find("proc") != std::string::npos);
+    CHECK(ThrownMessage([&] { ScanModelDirectory("/proc/self/cwd"); }).find("/proc link") != std::string::npos);
   }
   SECTION("a link to a sysfs file") {
     WriteFile(tmp / "m" / "ok.bin", "x");
     fs::create_symlink("/sys/kernel/mm/transparent_hugepage/enabled", tmp / "m" / "s");
     if (fs::exists("/sys/kernel/mm/transparent_hugepage/enabled")) {
-      CHECK(MessageOf([&] { ScanModelDirectory(tmp / "m"); }).find("sysfs") != std::string::npos);
+      CHECK(ThrownMessage([&] { ScanModelDirectory(tmp / "m"); }).find("sysfs") != std::string::npos);
     }
   }
 }
@@ -208,7 +200,7 @@ TEST_CASE("ModelInfo::Parse: many keys parse in linear time, oversize text is re
   CHECK(info.metadata()["k7"] == "last");
   CHECK(info.metadata()["k99999"] == 99999);
   const std::string huge = "name: ok\nx: '" + std::string(kMaxModelYamlBytes, 'a') + "'\n";
-  CHECK(MessageOf([&] { ModelInfo::Parse(huge); }).find("at most 16 MiB") != std::string::npos);
+  CHECK(ThrownMessage([&] { ModelInfo::Parse(huge); }).find("at most 16 MiB") != std::string::npos);
 }
 
 }  // namespace

@@ -204,4 +204,15 @@ std::string ThrownCode(Fn&& fn) {
   return "no error";
 }
 
+// The message of the modelfs::Error `fn` throws, or "no error".
+template <typename Fn>
+std::string ThrownMessage(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 }  // namespace modelfs::testing
