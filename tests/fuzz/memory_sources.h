@@ -18,7 +18,7 @@ namespace modelfs::fuzz {
 class MemoryFetcher : public remote::RangeFetcher {
  public:
   explicit MemoryFetcher(std::string_view bytes) : bytes_(bytes) {}
-  void Fetch(uint64_t offset, size_t length, char* out) override {
+  void Fetch(uint64_t offset, size_t length, char* out, const Deadline& /*deadline*/) override {
     if (offset > bytes_.size() || length > bytes_.size() - offset) {
       throw Error(ErrorCode::kIOError, "the range is past the end of the fuzz input.");
     }
