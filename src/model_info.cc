@@ -524,6 +524,11 @@ ModelInfo ModelInfo::Parse(std::string_view yaml_text) {
   }
   if (!have_time) info.creation_time_ = system_clock::now();
   info.extra_ = extra.Take();
+  try {
+    (void)info.ToJson().dump();  // yaml-cpp decodes escapes such as "\_" to single bytes
+  } catch (const nlohmann::json::exception&) {
+    ThrowInvalid("a value is not valid UTF-8 once its escapes are read (such as \\_ or \\xA0)");
+  }
   return info;
 }
 
