@@ -282,8 +282,7 @@ class StopDuringStalledReadTest(HangTestCase):
                   "os.preadv(fd, [mmap.mmap(-1, 1 << 20)], 4 << 20)\n")
         reader = subprocess.Popen([sys.executable, "-c", script, path])
         self.addCleanup(lambda: reader.poll() is None and reader.kill())
-        self.wait_hit(fid)
-        time.sleep(0.2)  # the request is with the daemon
+        self.wait_hit(fid)  # polled: the stalled GET for this read has reached the server
         self.assertIsNone(reader.poll(), "the direct read ended early: rc %s" % reader.returncode)
         reader.kill()
         t0 = time.monotonic()
